@@ -263,6 +263,9 @@ impl Warehouse {
                 .and_then(|c| c.schema(schema_name))
                 .ok_or_else(|| Error::NotFound { what: format!("schema {schema_name}") })?;
             provider
+                .deregister_table(table_name)
+                .map_err(|source| Error::Query { table: sql_name.to_string(), source })?;
+            provider
                 .register_table(table_name.to_string(), Arc::new(table))
                 .map_err(|source| Error::Query { table: sql_name.to_string(), source })?;
         } else {

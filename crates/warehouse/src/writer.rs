@@ -5,7 +5,7 @@ use crate::{Error, Result, Warehouse};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::AsyncArrowWriter;
-use datafusion::parquet::arrow::async_writer::ParquetObjectWriter;
+use object_store::buffered::BufWriter;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::WriterProperties;
 use std::fmt;
@@ -18,7 +18,7 @@ pub struct TableWriter {
     name: String,
     dir: String,
     schema: SchemaRef,
-    writer: AsyncArrowWriter<ParquetObjectWriter>,
+    writer: AsyncArrowWriter<BufWriter>,
     rows: u64,
 }
 
@@ -34,7 +34,7 @@ impl fmt::Debug for TableWriter {
 impl TableWriter {
     pub(crate) fn new(warehouse: Warehouse, namespace: &str, name: &str, dir: String, schema: SchemaRef) -> Result<Self> {
         let path = warehouse.object_path(&format!("{dir}part-00000.parquet"));
-        let object_writer = ParquetObjectWriter::new(warehouse.store().clone(), path);
+        let object_writer = BufWriter::new(warehouse.store().clone(), path);
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::default()))
             .set_max_row_group_row_count(Some(1 << 20))

@@ -1,0 +1,23 @@
+//! One module per subcommand: its clap arguments and its `run`.
+
+pub mod data;
+pub mod features;
+pub mod run;
+pub mod sql;
+
+use clap::Args;
+
+/// The warehouse flag every command that reads or writes tables takes.
+#[derive(Debug, Clone, Args)]
+pub struct WarehouseArgs {
+    /// Warehouse location: a local directory or a file:// URL.
+    #[arg(long, env = "REELFOREST_WAREHOUSE", default_value = "./warehouse")]
+    pub warehouse: String,
+}
+
+impl WarehouseArgs {
+    /// Opens the warehouse, with the location in the error.
+    pub fn open(&self) -> anyhow::Result<reelforest_warehouse::Warehouse> {
+        Ok(reelforest_warehouse::Warehouse::open(&self.warehouse)?)
+    }
+}

@@ -1,0 +1,62 @@
+//! The `reelforest` binary: thin by design. It parses flags, sets up logging, and calls the
+//! libraries; every command lives in [`commands`] and returns `anyhow::Result`, which `main`
+//! turns into a message and an exit code.
+
+mod commands;
+
+use clap::{Parser, Subcommand};
+use reelforest_telemetry::LogArgs;
+use std::process::ExitCode;
+
+/// reelforest: a Spark-like cluster that predicts movie ratings with random forests.
+#[derive(Debug, Parser)]
+#[command(name = "reelforest", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(flatten)]
+    log: LogArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a whole job in this process: data, features, tuning, training, evaluation, audit.
+    Run(commands::run::RunArgs),
+    /// Get data into the warehouse: ingest MovieLens files, generate synthetic data, download.
+    #[command(subcommand)]
+    Data(commands::data::DataCommand),
+    /// Build leak-free feature tables (train/test/online) from the raw tables with SQL.
+    Features(commands::features::FeaturesArgs),
+    /// Run SQL against every table in the warehouse catalog.
+    Sql(commands::sql::SqlArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    reelforest_telemetry::init(&cli.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Run(args) => commands::run::run(args, &cli.log).await,
+            Command::Data(cmd) => commands::data::run(cmd, &cli.log).await,
+            Command::Features(args) => commands::features::run(args, &cli.log).await,
+            Command::Sql(args) => commands::sql::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            for cause in err.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! Errors of a job.
+
+use std::path::PathBuf;
+
+/// Result with the pipeline [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong in a job, and where.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The job spec is invalid; the message names the key.
+    #[error("invalid job spec {origin}: {message}")]
+    Spec {
+        /// File name or "built-in default".
+        origin: String,
+        /// What is wrong, starting with the key.
+        message: String,
+    },
+    /// A file could not be read or written.
+    #[error("i/o error on {path}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Ingest or the generator failed.
+    #[error(transparent)]
+    Data(#[from] reelforest_data::Error),
+    /// The feature pipeline failed.
+    #[error(transparent)]
+    Features(#[from] reelforest_features::Error),
+    /// The warehouse failed.
+    #[error(transparent)]
+    Warehouse(#[from] reelforest_warehouse::Error),
+    /// The tree engine refused the data or parameters.
+    #[error(transparent)]
+    Tree(#[from] reelforest_tree::Error),
+    /// A query over a feature table failed.
+    #[error("reading {what} failed")]
+    Query {
+        /// The table.
+        what: String,
+        /// DataFusion's error.
+        #[source]
+        source: datafusion::error::DataFusionError,
+    },
+    /// A feature table column has an unexpected type.
+    #[error("column {column} of {table}: {reason}")]
+    Column {
+        /// The table.
+        table: String,
+        /// The column.
+        column: String,
+        /// Why.
+        reason: String,
+    },
+    /// A model file is unusable.
+    #[error("model file {path}: {reason}")]
+    Model {
+        /// Where.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+}

@@ -1,0 +1,29 @@
+//! # reelforest-pipeline
+//!
+//! A reelforest **job**: the TOML [`JobSpec`] and the embedded [`run_job`] that takes it from raw
+//! files to a saved model and a report, in one process, through the same library code the
+//! cluster runs (`reelforest-data` ingest, `reelforest-features` SQL on a DataFusion context,
+//! `reelforest-tree` forests).
+//!
+//! Modules:
+//! - [`spec`]: the job file (data, split/features, tasks, Spark-named forest parameters,
+//!   tuning grid, audit), strictly checked.
+//! - [`dataset`]: feature tables as columns for the tree engine.
+//! - [`train`]: parameters, fitting, mergeable evaluation statistics and metrics.
+//! - [`tuning`]: ParamGridBuilder / CrossValidator / TrainValidationSplit, fold-honest.
+//! - [`run`]: the embedded run; [`report`]: what it measured; [`model`]: artifacts.
+#![deny(missing_docs)]
+
+pub mod dataset;
+mod error;
+pub mod model;
+pub mod report;
+pub mod run;
+pub mod spec;
+pub mod train;
+pub mod tuning;
+
+pub use error::{Error, Result};
+pub use report::Report;
+pub use run::{RunOptions, run_job};
+pub use spec::JobSpec;

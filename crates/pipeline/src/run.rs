@@ -1,0 +1,300 @@
+//! The embedded run: the whole job in one process, with the same library code the cluster
+//! runs: generate (optional) → ingest → features → tuning → training → evaluation → leakage
+//! audit → model + report.
+
+use crate::dataset::Dataset;
+use crate::report::{AuditEntry, GridResult, Report, TaskReport};
+use crate::spec::{ForestConfig, JobSpec, TaskKind, TuningMethod};
+use crate::train::{self, Metrics};
+use crate::{Error, Result, model, tuning};
+use datafusion::prelude::SessionContext;
+use reelforest_core::Progress;
+use reelforest_data::{IngestOptions, SynthOptions};
+use reelforest_features::{FeatureRun, FeatureSpec, Protocol};
+use reelforest_warehouse::Warehouse;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Where an embedded run reads and writes.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Output directory: `report.json`, generated data, and the default warehouse.
+    pub out: PathBuf,
+    /// Overrides the job's data source with this directory.
+    pub data: Option<PathBuf>,
+    /// Warehouse location; `<out>/warehouse` when `None`.
+    pub warehouse: Option<String>,
+}
+
+/// Runs `spec` end to end and returns the report (also written to `<out>/report.json`).
+pub async fn run_job(spec: &JobSpec, opts: &RunOptions, progress: &dyn Progress) -> Result<Report> {
+    let started = Instant::now();
+    std::fs::create_dir_all(&opts.out).map_err(|source| Error::Io { path: opts.out.clone(), source })?;
+    let wh_location = opts.warehouse.clone().unwrap_or_else(|| opts.out.join("warehouse").display().to_string());
+    let warehouse = Warehouse::open(&wh_location)?;
+    let mut timings = Vec::new();
+
+    // 1. Data: generated or given, then ingested.
+    let t = Instant::now();
+    let data_dir = match (&opts.data, spec.data.is_synth()) {
+        (Some(d), _) => d.clone(),
+        (None, false) => PathBuf::from(&spec.data.source),
+        (None, true) => {
+            let dir = opts.out.join("data");
+            progress.begin("generate data", None);
+            let summary = reelforest_data::synth(
+                &SynthOptions { ratings: spec.data.synth.ratings, seed: spec.data.synth.seed, ..SynthOptions::default() },
+                &dir,
+            );
+            progress.end();
+            tracing::info!(?summary, "generated data");
+            summary?;
+            dir
+        }
+    };
+    let ingest_opts = IngestOptions {
+        format: spec.data.format.as_deref().map(str::parse).transpose().map_err(|e: reelforest_core::UnknownFormat| {
+            Error::Spec { origin: "job".into(), message: format!("data.format: {e}") }
+        })?,
+        metadata: spec.data.metadata.clone(),
+        strict: false,
+    };
+    let ingest = reelforest_data::ingest(&data_dir, &ingest_opts, &warehouse, progress).await?;
+    timings.push(("ingest".to_string(), t.elapsed().as_secs_f64()));
+
+    // 2. Honest features.
+    let t = Instant::now();
+    let ctx = SessionContext::new();
+    warehouse.register_all(&ctx).await?;
+    let honest = reelforest_features::build_features(&ctx, &warehouse, "honest", &spec.features, progress).await?;
+    warehouse.register_all(&ctx).await?;
+    let train_ds = Dataset::load(&ctx, "honest.train", &honest).await?;
+    let test_ds = Dataset::load(&ctx, "honest.test", &honest).await?;
+    timings.push(("features".to_string(), t.elapsed().as_secs_f64()));
+
+    // 3. Tuning (fold-honest), one best configuration per task.
+    let t = Instant::now();
+    let (best, grid_results) = match &spec.tuning {
+        None => (spec.tasks.iter().map(|t| (*t, spec.forest.clone())).collect::<Vec<_>>(), Vec::new()),
+        Some(_) => tune(&ctx, &warehouse, spec, &honest, progress).await?,
+    };
+    timings.push(("tuning".to_string(), t.elapsed().as_secs_f64()));
+
+    // 4. Final fits on the whole training split, scored on the test split.
+    let t = Instant::now();
+    let mut tasks = Vec::new();
+    let mut forests = Vec::new();
+    for (task, cfg) in &best {
+        let binned = train::bin(&train_ds, cfg.max_bins, cfg.seed)?;
+        let fit_started = Instant::now();
+        let forest = train::fit(&binned, &train_ds, cfg, *task, progress, &format!("train {}", task.as_str()))?;
+        let fit_seconds = fit_started.elapsed().as_secs_f64();
+        let test = train::evaluate(&forest, &test_ds, *task)?.metrics();
+        let train_metrics = train::evaluate(&forest, &train_ds, *task)?.metrics();
+        let oob = forest.oob_error(&binned, train::labels(&train_ds, *task), None)?;
+        let mut importances: Vec<(String, f64)> =
+            honest.feature_columns.iter().cloned().zip(forest.feature_importances()).collect();
+        importances.sort_by(|a, b| b.1.total_cmp(&a.1));
+        tasks.push(TaskReport {
+            task: *task,
+            params: cfg.clone(),
+            test,
+            train: train_metrics,
+            cv: grid_results
+                .iter()
+                .filter(|g| g.task == *task && g.params == *cfg)
+                .map(|g| g.mean)
+                .next(),
+            oob_error: oob.error,
+            fit_seconds,
+            total_num_nodes: forest.total_num_nodes() as u64,
+            feature_importances: importances,
+        });
+        forests.push((*task, forest, binned.mapper().clone()));
+    }
+    timings.push(("train+evaluate".to_string(), t.elapsed().as_secs_f64()));
+
+    // 5. Leakage audit: the same parameters on leaky features.
+    let t = Instant::now();
+    let mut audit = Vec::new();
+    if spec.audit.leaky {
+        let leaky_spec = FeatureSpec { protocol: Protocol::Leaky, ..spec.features.clone() };
+        let leaky = reelforest_features::build_features(&ctx, &warehouse, "leaky", &leaky_spec, progress).await?;
+        warehouse.register_all(&ctx).await?;
+        let ltrain = Dataset::load(&ctx, "leaky.train", &leaky).await?;
+        let ltest = Dataset::load(&ctx, "leaky.test", &leaky).await?;
+        for (task, cfg) in &best {
+            let binned = train::bin(&ltrain, cfg.max_bins, cfg.seed)?;
+            let forest = train::fit(&binned, &ltrain, cfg, *task, progress, &format!("audit {}", task.as_str()))?;
+            let leaky_metrics = train::evaluate(&forest, &ltest, *task)?.metrics();
+            let honest_metrics =
+                tasks.iter().find(|r| r.task == *task).map(|r| r.test.clone()).ok_or_else(|| Error::Spec {
+                    origin: "job".into(),
+                    message: "internal: audit task without honest model".into(),
+                })?;
+            audit.push(AuditEntry { task: *task, honest: honest_metrics, leaky: leaky_metrics });
+        }
+    }
+    timings.push(("leakage audit".to_string(), t.elapsed().as_secs_f64()));
+
+    // 6. Model and report.
+    let version = model::save(&warehouse, spec, &honest, &forests, &tasks).await?;
+    let report = Report {
+        job: spec.name.clone(),
+        model_version: version,
+        warehouse: warehouse.root().to_string(),
+        data: data_dir.display().to_string(),
+        ingest_rows: ingest.rows(reelforest_core::tables::RATINGS),
+        ingest_rejected: ingest.total_rejected,
+        features: honest.clone(),
+        tasks,
+        grid: grid_results,
+        audit,
+        timings,
+        total_seconds: started.elapsed().as_secs_f64(),
+    };
+    write_report(&opts.out, &report)?;
+    Ok(report)
+}
+
+fn write_report(out: &Path, report: &Report) -> Result<()> {
+    let path = out.join("report.json");
+    let json = serde_json::to_vec_pretty(report).map_err(|e| Error::Io {
+        path: path.clone(),
+        source: std::io::Error::other(e),
+    })?;
+    std::fs::write(&path, json).map_err(|source| Error::Io { path, source })
+}
+
+/// Fold-honest search: each fold is a new split of the honest training rows and the feature
+/// pipeline runs again on it (once per fold, shared by both tasks); every grid point is fitted
+/// on the fold's training features and scored on its validation features. Returns the best
+/// configuration per task and every grid point's mean metric.
+async fn tune(
+    ctx: &SessionContext,
+    warehouse: &Warehouse,
+    spec: &JobSpec,
+    honest: &FeatureRun,
+    progress: &dyn Progress,
+) -> Result<(Vec<(TaskKind, ForestConfig)>, Vec<GridResult>)> {
+    let Some(tc) = &spec.tuning else {
+        return Ok((spec.tasks.iter().map(|t| (*t, spec.forest.clone())).collect(), Vec::new()));
+    };
+    let metric_of = |task: TaskKind| {
+        tc.metric.clone().unwrap_or_else(|| match task {
+            TaskKind::Regression => "rmse".into(),
+            TaskKind::Classification => "auc".into(),
+        })
+    };
+    let points =
+        tuning::expand_grid(&spec.forest, &tc.grid).map_err(|message| Error::Spec { origin: "job".into(), message })?;
+    let folds = match tc.method {
+        TuningMethod::CrossValidation => tc.num_folds,
+        TuningMethod::TrainValidationSplit => 1,
+    };
+    // scores[task][point] = one value per fold
+    let mut scores = vec![vec![Vec::new(); points.len()]; spec.tasks.len()];
+    for k in 0..folds {
+        let run = format!("cv{k}");
+        let fold = fold_features(ctx, warehouse, spec, honest, &run, k, progress).await?;
+        let ftrain = Dataset::load(ctx, &format!("{run}.train"), &fold).await?;
+        let fvalid = Dataset::load(ctx, &format!("{run}.test"), &fold).await?;
+        for (ti, &task) in spec.tasks.iter().enumerate() {
+            let metric = metric_of(task);
+            for (i, cfg) in points.iter().enumerate() {
+                let binned = train::bin(&ftrain, cfg.max_bins, cfg.seed)?;
+                let label = format!("cv {} fold {}/{folds} point {}/{}", task.as_str(), k + 1, i + 1, points.len());
+                let forest = train::fit(&binned, &ftrain, cfg, task, progress, &label)?;
+                let m = train::evaluate(&forest, &fvalid, task)?.metrics();
+                let (v, _) = m.get(&metric).ok_or_else(|| Error::Spec {
+                    origin: "job".into(),
+                    message: format!("tuning.metric: {metric:?} does not apply to {}", task.as_str()),
+                })?;
+                scores[ti][i].push(v);
+            }
+        }
+    }
+    let mut results = Vec::new();
+    let mut best = Vec::new();
+    for (ti, &task) in spec.tasks.iter().enumerate() {
+        let metric = metric_of(task);
+        let larger_better = matches!(metric.as_str(), "r2" | "auc" | "pr_auc" | "accuracy" | "f1");
+        let mut chosen: Option<(usize, f64)> = None;
+        for (i, cfg) in points.iter().enumerate() {
+            let vals = &scores[ti][i];
+            let mean = vals.iter().sum::<f64>() / vals.len() as f64;
+            let better = match chosen {
+                None => true,
+                Some((_, b)) => {
+                    if larger_better {
+                        mean > b
+                    } else {
+                        mean < b
+                    }
+                }
+            };
+            if better {
+                chosen = Some((i, mean));
+            }
+            results.push(GridResult {
+                task,
+                params: cfg.clone(),
+                label: tuning::describe(cfg, &tc.grid),
+                metric: metric.clone(),
+                mean,
+                folds: vals.clone(),
+            });
+        }
+        let (bi, _) = chosen.ok_or_else(|| Error::Spec { origin: "job".into(), message: "tuning.grid: empty".into() })?;
+        best.push((task, points[bi].clone()));
+    }
+    Ok((best, results))
+}
+
+/// Features of tuning fold `k`: the honest training rows re-split (by hash of user, movie and
+/// the tuning seed) into the fold's training and validation parts; aggregates recomputed from
+/// the fold's training part only.
+async fn fold_features(
+    ctx: &SessionContext,
+    warehouse: &Warehouse,
+    spec: &JobSpec,
+    honest: &FeatureRun,
+    run: &str,
+    k: u32,
+    progress: &dyn Progress,
+) -> Result<FeatureRun> {
+    let Some(tc) = &spec.tuning else { return Ok(honest.clone()) };
+    let is_valid = match tc.method {
+        TuningMethod::CrossValidation => {
+            format!("floor(rf_bucket(user_id, movie_id, {}) * {}) = {k}", tc.seed as i64, tc.num_folds)
+        }
+        TuningMethod::TrainValidationSplit => {
+            format!("rf_bucket(user_id, movie_id, {}) >= {:?}", tc.seed as i64, tc.train_ratio)
+        }
+    };
+    let sql = format!(
+        "SELECT user_id, movie_id, rating, \"timestamp\", {is_valid} AS is_test FROM {}.split WHERE NOT is_test",
+        honest.run
+    );
+    let df = ctx.sql(&sql).await.map_err(|source| Error::Query { what: format!("{run}.split"), source })?;
+    let m = warehouse.write_dataframe(run, "split", df, "tuning fold of the honest training rows").await?;
+    warehouse.register(ctx, &m, &m.sql_name()).await?;
+    let fold =
+        reelforest_features::build_features_from_split(ctx, warehouse, run, &m.sql_name(), &spec.features, progress)
+            .await?;
+    warehouse.register_all(ctx).await?;
+    Ok(fold)
+}
+
+impl Metrics {
+    /// One-line summary for the terminal.
+    pub fn summary(&self) -> String {
+        match self {
+            Metrics::Regression { rmse, mae, r2, .. } => format!("RMSE {rmse:.4}  MAE {mae:.4}  R² {r2:.4}"),
+            Metrics::Classification { accuracy, f1, roc_auc, .. } => format!(
+                "accuracy {accuracy:.4}  F1 {f1:.4}  AUC {}",
+                roc_auc.map_or("n/a".to_string(), |v| format!("{v:.4}"))
+            ),
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! Fitting and scoring forests on [`Dataset`]s: the job's `[forest]` table becomes the tree
+//! engine's [`ForestParams`], and predictions become mergeable metric statistics.
+
+use crate::dataset::Dataset;
+use crate::spec::{ForestConfig, TaskKind};
+use crate::Result;
+use reelforest_core::Progress;
+use reelforest_tree::{
+    BinnedMatrix, ClassificationStats, FeatureSubsetStrategy, Forest, ForestParams, Impurity, RegressionStats,
+};
+use serde::{Deserialize, Serialize};
+use std::str::FromStr;
+
+/// Parses Spark's `featureSubsetStrategy` spelling; the message explains the choices.
+pub fn parse_strategy(s: &str) -> std::result::Result<FeatureSubsetStrategy, String> {
+    FeatureSubsetStrategy::from_str(s).map_err(|e| e.to_string())
+}
+
+/// The engine's parameters for `task` from the job's `[forest]` table.
+pub fn params(cfg: &ForestConfig, task: TaskKind) -> Result<ForestParams> {
+    let mut p = match task {
+        TaskKind::Regression => ForestParams::regression(),
+        TaskKind::Classification => ForestParams::classification(2),
+    };
+    p.num_trees = cfg.num_trees as usize;
+    p.max_depth = cfg.max_depth;
+    p.max_bins = cfg.max_bins as usize;
+    p.min_instances_per_node = cfg.min_instances_per_node as usize;
+    p.min_info_gain = cfg.min_info_gain;
+    p.min_weight_fraction_per_node = cfg.min_weight_fraction_per_node;
+    p.subsampling_rate = cfg.subsampling_rate;
+    p.bootstrap = cfg.bootstrap;
+    p.feature_subset_strategy = FeatureSubsetStrategy::from_str(&cfg.feature_subset_strategy)?;
+    p.seed = cfg.seed;
+    if let Some(i) = &cfg.impurity {
+        p.impurity = match (task, i.as_str()) {
+            (_, "variance") => Impurity::Variance,
+            (_, "entropy") => Impurity::Entropy,
+            _ => Impurity::Gini,
+        };
+        if task == TaskKind::Regression && i != "variance" {
+            p.impurity = Impurity::Variance;
+        }
+    }
+    p.validate()?;
+    Ok(p)
+}
+
+/// The label column of a task.
+pub fn labels(ds: &Dataset, task: TaskKind) -> &[f64] {
+    match task {
+        TaskKind::Regression => &ds.rating,
+        TaskKind::Classification => &ds.good,
+    }
+}
+
+/// Bins the training features once; every fit of a grid point with the same `maxBins` reuses it.
+pub fn bin(ds: &Dataset, max_bins: u32, seed: u64) -> Result<BinnedMatrix> {
+    Ok(BinnedMatrix::from_columns(&ds.columns, max_bins as usize, seed)?)
+}
+
+/// Fits one forest on already-binned training rows.
+pub fn fit(
+    binned: &BinnedMatrix,
+    ds: &Dataset,
+    cfg: &ForestConfig,
+    task: TaskKind,
+    progress: &dyn Progress,
+    step: &str,
+) -> Result<Forest> {
+    let p = params(cfg, task)?;
+    progress.begin(step, Some(p.num_trees as u64));
+    let forest = reelforest_tree::train_with_progress(binned, labels(ds, task), None, &p, &|_| progress.advance(1));
+    progress.end();
+    Ok(forest?)
+}
+
+/// Test metrics of one model, for the report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "task", rename_all = "snake_case")]
+pub enum Metrics {
+    /// Regression metrics.
+    Regression {
+        /// Rows scored.
+        rows: u64,
+        /// Root mean squared error.
+        rmse: f64,
+        /// Mean squared error.
+        mse: f64,
+        /// Mean absolute error.
+        mae: f64,
+        /// Coefficient of determination.
+        r2: f64,
+        /// Explained variance.
+        explained_variance: f64,
+    },
+    /// Binary classification metrics (positive class: good).
+    Classification {
+        /// Rows scored.
+        rows: u64,
+        /// Accuracy.
+        accuracy: f64,
+        /// Precision of the positive class.
+        precision: f64,
+        /// Recall of the positive class.
+        recall: f64,
+        /// F1 of the positive class.
+        f1: f64,
+        /// Spark's weighted F1.
+        weighted_f1: f64,
+        /// Area under the ROC curve.
+        roc_auc: Option<f64>,
+        /// Area under the precision-recall curve.
+        pr_auc: Option<f64>,
+        /// Log loss.
+        log_loss: f64,
+        /// Confusion matrix, rows = true class, columns = predicted.
+        confusion: Vec<Vec<f64>>,
+    },
+}
+
+impl Metrics {
+    /// The value of a named metric and whether larger is better.
+    pub fn get(&self, name: &str) -> Option<(f64, bool)> {
+        match (self, name) {
+            (Metrics::Regression { rmse, .. }, "rmse") => Some((*rmse, false)),
+            (Metrics::Regression { mse, .. }, "mse") => Some((*mse, false)),
+            (Metrics::Regression { mae, .. }, "mae") => Some((*mae, false)),
+            (Metrics::Regression { r2, .. }, "r2") => Some((*r2, true)),
+            (Metrics::Classification { roc_auc, .. }, "auc") => roc_auc.map(|v| (v, true)),
+            (Metrics::Classification { pr_auc, .. }, "pr_auc") => pr_auc.map(|v| (v, true)),
+            (Metrics::Classification { accuracy, .. }, "accuracy") => Some((*accuracy, true)),
+            (Metrics::Classification { f1, .. }, "f1") => Some((*f1, true)),
+            (Metrics::Classification { log_loss, .. }, "logloss") => Some((*log_loss, false)),
+            _ => None,
+        }
+    }
+}
+
+/// Mergeable scoring statistics of one task (what a cluster worker would send back).
+#[derive(Debug, Clone)]
+pub enum Stats {
+    /// Regression sums.
+    Regression(RegressionStats),
+    /// Classification counts and score histograms.
+    Classification(ClassificationStats),
+}
+
+impl Stats {
+    /// Final metrics.
+    pub fn metrics(&self) -> Metrics {
+        match self {
+            Stats::Regression(s) => Metrics::Regression {
+                rows: s.count,
+                rmse: s.rmse(),
+                mse: s.mse(),
+                mae: s.mae(),
+                r2: s.r2(),
+                explained_variance: s.explained_variance(),
+            },
+            Stats::Classification(s) => Metrics::Classification {
+                rows: s.weight() as u64,
+                accuracy: s.accuracy(),
+                precision: s.precision(),
+                recall: s.recall(),
+                f1: s.f1(),
+                weighted_f1: s.weighted_f1(),
+                roc_auc: s.roc_auc(),
+                pr_auc: s.pr_auc(),
+                log_loss: s.log_loss(),
+                confusion: s.confusion_matrix(),
+            },
+        }
+    }
+}
+
+/// Scores `forest` on `ds`.
+pub fn evaluate(forest: &Forest, ds: &Dataset, task: TaskKind) -> Result<Stats> {
+    match task {
+        TaskKind::Regression => {
+            let pred = forest.predict(&ds.columns)?;
+            Ok(Stats::Regression(RegressionStats::from_slices(&ds.rating, &pred)))
+        }
+        TaskKind::Classification => {
+            let proba = forest.predict_proba(&ds.columns)?;
+            let mut s = ClassificationStats::new(2);
+            for (i, y) in ds.good.iter().enumerate() {
+                let p = &proba[i * 2..i * 2 + 2];
+                s.add(usize::from(*y >= 0.5), forest.class_from_proba(p), p, 1.0)?;
+            }
+            Ok(Stats::Classification(s))
+        }
+    }
+}

@@ -1,0 +1,941 @@
+//! Random forests: Spark MLlib's parameters, training on rayon, and the trained [`Forest`].
+//!
+//! A random forest is a configuration of the tree learner (LightGBM's `rf.hpp` habit): each tree
+//! is [`crate::learner::grow_tree`] with its own bag and feature subsets drawn from
+//! `(seed, tree index)`. [`train`] grows trees in parallel on the current rayon pool;
+//! [`train_tree`] grows one tree, as a cluster worker does; [`Forest::from_trees`] assembles
+//! trees from anywhere, ordered by index. All paths give byte-identical
+//! [`Forest::to_bytes`].
+//!
+//! Outputs: [`Forest::predict`] (mean of tree predictions for regression, the class of highest
+//! probability / threshold for classification), [`Forest::predict_proba`] (Spark: the average
+//! of the trees' normalized leaf class distributions), [`Forest::predict_raw`] (Spark's
+//! `rawPrediction`: their sum), [`Forest::predict_leaves`], [`Forest::feature_importances`],
+//! [`Forest::total_num_nodes`], [`Forest::debug_string`] and [`Forest::oob_error`].
+
+use std::fmt::Write as _;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rayon::prelude::*;
+
+use crate::binning::{BinnedMatrix, DEFAULT_MAX_BINS, MAX_SUPPORTED_BINS};
+use crate::codec;
+use crate::error::{Error, Result};
+use crate::histogram::LocalReducer;
+use crate::learner::{argmax, grow_validated};
+use crate::model::{FlatTree, QuantForest, Tree};
+use crate::sampler::{BagSpec, in_bag_mask};
+pub use crate::split::Impurity;
+
+/// What the forest predicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Task {
+    /// A real-valued label.
+    Regression,
+    /// Class indices `0..num_classes` (labels are given as `f64` integers).
+    Classification {
+        /// Number of classes (>= 2).
+        num_classes: u32,
+    },
+}
+
+impl Task {
+    /// Number of classes (0 for regression).
+    pub fn num_classes(self) -> u32 {
+        match self {
+            Task::Regression => 0,
+            Task::Classification { num_classes } => num_classes,
+        }
+    }
+}
+
+/// Spark's `featureSubsetStrategy`: how many features each node considers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FeatureSubsetStrategy {
+    /// `all` for a single tree, `sqrt` for classification, `onethird` for regression.
+    Auto,
+    /// Every feature.
+    All,
+    /// `ceil(n / 3)`.
+    OneThird,
+    /// `ceil(sqrt(n))`.
+    Sqrt,
+    /// `max(1, ceil(log2(n)))`.
+    Log2,
+    /// `ceil(fraction × n)`, fraction in `(0, 1]`.
+    Fraction(f64),
+    /// `min(count, n)`, count >= 1.
+    Count(usize),
+}
+
+impl FromStr for FeatureSubsetStrategy {
+    type Err = Error;
+
+    /// Parses Spark's spelling (`auto`, `all`, `onethird`, `sqrt`, `log2`, an integer `n`, or a
+    /// fraction in `(0, 1]`); like Spark an integer is tried before a fraction, so `"1"` is one
+    /// feature and `"1.0"` is all of them.
+    fn from_str(s: &str) -> Result<Self> {
+        let t = s.trim().to_ascii_lowercase();
+        Ok(match t.as_str() {
+            "auto" => Self::Auto,
+            "all" => Self::All,
+            "onethird" => Self::OneThird,
+            "sqrt" => Self::Sqrt,
+            "log2" => Self::Log2,
+            _ => {
+                if let Ok(n) = t.parse::<usize>() {
+                    Self::Count(n)
+                } else if let Ok(f) = t.parse::<f64>() {
+                    Self::Fraction(f)
+                } else {
+                    return Err(Error::param(
+                        "featureSubsetStrategy",
+                        format!("expected auto|all|onethird|sqrt|log2|<fraction in (0,1]>|<n >= 1>, got {s:?}"),
+                    ));
+                }
+            }
+        })
+        .and_then(|v| v.check().map(|()| v))
+    }
+}
+
+impl FeatureSubsetStrategy {
+    fn check(self) -> Result<()> {
+        match self {
+            Self::Fraction(f) if !(f > 0.0 && f <= 1.0) => Err(Error::param(
+                "featureSubsetStrategy",
+                format!("fraction must be in (0, 1], got {f}"),
+            )),
+            Self::Count(0) => Err(Error::param(
+                "featureSubsetStrategy",
+                "feature count must be >= 1",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Number of features per node out of `n` for `task` and `num_trees`.
+    pub fn resolve(self, n: usize, task: Task, num_trees: usize) -> usize {
+        let nf = n as f64;
+        let k = match self {
+            Self::Auto if num_trees == 1 => n,
+            Self::Auto => match task {
+                Task::Regression => (nf / 3.0).ceil() as usize,
+                Task::Classification { .. } => nf.sqrt().ceil() as usize,
+            },
+            Self::All => n,
+            Self::OneThird => (nf / 3.0).ceil() as usize,
+            Self::Sqrt => nf.sqrt().ceil() as usize,
+            Self::Log2 => (nf.log2().ceil() as usize).max(1),
+            Self::Fraction(f) => (f * nf).ceil() as usize,
+            Self::Count(c) => c,
+        };
+        k.clamp(1, n.max(1))
+    }
+}
+
+/// Random-forest parameters with Spark MLlib's names (in the docs) and defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForestParams {
+    /// Regression or classification (Spark: the estimator class).
+    pub task: Task,
+    /// `numTrees` (default 20, >= 1).
+    pub num_trees: usize,
+    /// `maxDepth` (default 5; 0 = a single leaf; not capped at 30).
+    pub max_depth: u32,
+    /// `maxBins` (default 32, 2..=256); used when binning with [`ForestParams::bin`].
+    pub max_bins: usize,
+    /// `minInstancesPerNode` (default 1, >= 1).
+    pub min_instances_per_node: usize,
+    /// `minInfoGain` (default 0, >= 0).
+    pub min_info_gain: f64,
+    /// `minWeightFractionPerNode` (default 0, in `[0, 0.5)`).
+    pub min_weight_fraction_per_node: f64,
+    /// `subsamplingRate` (default 1, in `(0, 1]`).
+    pub subsampling_rate: f64,
+    /// `bootstrap` (default true).
+    pub bootstrap: bool,
+    /// `featureSubsetStrategy` (default `auto`).
+    pub feature_subset_strategy: FeatureSubsetStrategy,
+    /// `impurity` (default `variance` for regression, `gini` for classification).
+    pub impurity: Impurity,
+    /// `seed` (default 42; Spark's default is a hash of the class name).
+    pub seed: u64,
+    /// `thresholds` (classification only): class `argmax(p_k / thresholds_k)` is predicted.
+    pub thresholds: Option<Vec<f64>>,
+}
+
+impl Default for ForestParams {
+    fn default() -> Self {
+        Self::regression()
+    }
+}
+
+impl ForestParams {
+    /// Spark's `RandomForestRegressor` defaults.
+    pub fn regression() -> Self {
+        ForestParams {
+            task: Task::Regression,
+            num_trees: 20,
+            max_depth: 5,
+            max_bins: DEFAULT_MAX_BINS,
+            min_instances_per_node: 1,
+            min_info_gain: 0.0,
+            min_weight_fraction_per_node: 0.0,
+            subsampling_rate: 1.0,
+            bootstrap: true,
+            feature_subset_strategy: FeatureSubsetStrategy::Auto,
+            impurity: Impurity::Variance,
+            seed: 42,
+            thresholds: None,
+        }
+    }
+
+    /// Spark's `RandomForestClassifier` defaults for `num_classes` classes.
+    pub fn classification(num_classes: u32) -> Self {
+        ForestParams {
+            task: Task::Classification { num_classes },
+            impurity: Impurity::Gini,
+            ..Self::regression()
+        }
+    }
+
+    /// Checks every parameter; the error names the first bad one.
+    pub fn validate(&self) -> Result<()> {
+        if self.num_trees == 0 {
+            return Err(Error::param("numTrees", "must be >= 1"));
+        }
+        if !(2..=MAX_SUPPORTED_BINS).contains(&self.max_bins) {
+            return Err(Error::param(
+                "maxBins",
+                format!("must be in 2..=256, got {}", self.max_bins),
+            ));
+        }
+        if self.min_instances_per_node == 0 {
+            return Err(Error::param("minInstancesPerNode", "must be >= 1"));
+        }
+        if !(self.min_info_gain >= 0.0 && self.min_info_gain.is_finite()) {
+            return Err(Error::param(
+                "minInfoGain",
+                format!("must be finite and >= 0, got {}", self.min_info_gain),
+            ));
+        }
+        if !(self.min_weight_fraction_per_node >= 0.0 && self.min_weight_fraction_per_node < 0.5) {
+            return Err(Error::param(
+                "minWeightFractionPerNode",
+                format!(
+                    "must be in [0, 0.5), got {}",
+                    self.min_weight_fraction_per_node
+                ),
+            ));
+        }
+        if !(self.subsampling_rate > 0.0 && self.subsampling_rate <= 1.0) {
+            return Err(Error::param(
+                "subsamplingRate",
+                format!("must be in (0, 1], got {}", self.subsampling_rate),
+            ));
+        }
+        self.feature_subset_strategy.check()?;
+        match (self.task, self.impurity) {
+            (Task::Regression, Impurity::Variance) => {}
+            (Task::Classification { num_classes }, Impurity::Gini | Impurity::Entropy) => {
+                if num_classes < 2 {
+                    return Err(Error::param(
+                        "numClasses",
+                        format!("must be >= 2, got {num_classes}"),
+                    ));
+                }
+            }
+            (Task::Regression, i) => {
+                return Err(Error::param(
+                    "impurity",
+                    format!("regression needs variance, got {}", i.name()),
+                ));
+            }
+            (Task::Classification { .. }, i) => {
+                return Err(Error::param(
+                    "impurity",
+                    format!("classification needs gini or entropy, got {}", i.name()),
+                ));
+            }
+        }
+        if let Some(t) = &self.thresholds {
+            let k = self.task.num_classes() as usize;
+            if k == 0 {
+                return Err(Error::param("thresholds", "only valid for classification"));
+            }
+            if t.len() != k {
+                return Err(Error::param(
+                    "thresholds",
+                    format!("expected {k} values, got {}", t.len()),
+                ));
+            }
+            if t.iter().any(|v| !(*v >= 0.0 && v.is_finite())) {
+                return Err(Error::param("thresholds", "values must be finite and >= 0"));
+            }
+            if t.iter().filter(|v| **v == 0.0).count() > 1 {
+                return Err(Error::param("thresholds", "at most one value may be 0"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Bins column-major features with this `maxBins` and `seed`.
+    pub fn bin<C: AsRef<[f64]> + Sync>(&self, columns: &[C]) -> Result<BinnedMatrix> {
+        BinnedMatrix::from_columns(columns, self.max_bins, self.seed)
+    }
+
+    pub(crate) fn bag_spec(&self) -> BagSpec {
+        BagSpec {
+            subsampling_rate: self.subsampling_rate,
+            bootstrap: self.bootstrap,
+        }
+    }
+
+    /// Features considered per node out of `n`.
+    pub fn features_per_node(&self, n: usize) -> usize {
+        self.feature_subset_strategy
+            .resolve(n, self.task, self.num_trees)
+    }
+}
+
+/// Checks parameters, labels and weights against the binned matrix.
+pub fn validate_inputs(
+    binned: &BinnedMatrix,
+    labels: &[f64],
+    weights: Option<&[f64]>,
+    params: &ForestParams,
+) -> Result<()> {
+    params.validate()?;
+    if labels.len() != binned.n_rows() {
+        return Err(Error::LengthMismatch {
+            what: "labels".into(),
+            expected: binned.n_rows(),
+            actual: labels.len(),
+        });
+    }
+    let k = params.task.num_classes();
+    for (row, &value) in labels.iter().enumerate() {
+        if !value.is_finite() {
+            return Err(Error::InvalidLabel {
+                row,
+                value,
+                reason: "labels must be finite",
+            });
+        }
+        if k > 0 && (value < 0.0 || value.fract() != 0.0 || value >= f64::from(k)) {
+            return Err(Error::InvalidLabel {
+                row,
+                value,
+                reason: "class labels must be integers in 0..numClasses",
+            });
+        }
+    }
+    if let Some(w) = weights {
+        if w.len() != binned.n_rows() {
+            return Err(Error::LengthMismatch {
+                what: "weights".into(),
+                expected: binned.n_rows(),
+                actual: w.len(),
+            });
+        }
+        if let Some((row, &value)) = w
+            .iter()
+            .enumerate()
+            .find(|(_, v)| !(v.is_finite() && **v >= 0.0))
+        {
+            return Err(Error::InvalidWeight { row, value });
+        }
+        if w.iter().sum::<f64>() <= 0.0 {
+            return Err(Error::ZeroTotalWeight);
+        }
+    }
+    Ok(())
+}
+
+/// Trains a forest on the current rayon pool.
+pub fn train(
+    binned: &BinnedMatrix,
+    labels: &[f64],
+    weights: Option<&[f64]>,
+    params: &ForestParams,
+) -> Result<Forest> {
+    train_with_progress(binned, labels, weights, params, &|_| {})
+}
+
+/// [`train`], calling `progress(trees_done)` after each finished tree (from worker threads).
+pub fn train_with_progress(
+    binned: &BinnedMatrix,
+    labels: &[f64],
+    weights: Option<&[f64]>,
+    params: &ForestParams,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<Forest> {
+    validate_inputs(binned, labels, weights, params)?;
+    let done = AtomicUsize::new(0);
+    let trees = (0..params.num_trees as u32)
+        .into_par_iter()
+        .map(|i| {
+            let t = grow_validated(binned, labels, weights, params, i, &LocalReducer);
+            progress(done.fetch_add(1, Ordering::Relaxed) + 1);
+            t
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Forest::from_trees(params, binned.n_features(), trees)
+}
+
+/// Grows tree `tree_index` of the forest (what a cluster worker calls); identical to the tree
+/// [`train`] produces at that index.
+pub fn train_tree(
+    binned: &BinnedMatrix,
+    labels: &[f64],
+    weights: Option<&[f64]>,
+    params: &ForestParams,
+    tree_index: u32,
+) -> Result<Tree> {
+    crate::learner::grow_tree(binned, labels, weights, params, tree_index)
+}
+
+/// Out-of-bag evaluation of a forest on its training data.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OobError {
+    /// Regression: mean squared error; classification: weighted misclassification rate.
+    pub error: f64,
+    /// Rows that were out of bag for at least one tree (and so were scored).
+    pub rows_scored: usize,
+}
+
+/// A trained random forest.
+#[derive(Debug, Clone)]
+pub struct Forest {
+    task: Task,
+    num_features: u32,
+    seed: u64,
+    bag: BagSpec,
+    thresholds: Option<Vec<f64>>,
+    trees: Vec<Tree>,
+    flat: Vec<FlatTree>,
+    quant: Option<QuantForest>,
+}
+
+/// Rows per prediction block (the block's features stay in L1/L2 while every tree walks it).
+const BLOCK: usize = 256;
+
+impl PartialEq for Forest {
+    fn eq(&self, other: &Self) -> bool {
+        self.task == other.task
+            && self.num_features == other.num_features
+            && self.seed == other.seed
+            && self.bag == other.bag
+            && self.thresholds == other.thresholds
+            && self.trees == other.trees
+    }
+}
+
+impl Forest {
+    /// Assembles a forest from trees grown anywhere, sorted by tree index. Duplicate indices,
+    /// or trees whose class count or features disagree with `params`, are errors.
+    pub fn from_trees(
+        params: &ForestParams,
+        num_features: usize,
+        trees: Vec<Tree>,
+    ) -> Result<Self> {
+        params.validate()?;
+        Self::assemble(
+            params.task,
+            num_features,
+            params.seed,
+            params.bag_spec(),
+            params.thresholds.clone(),
+            trees,
+        )
+    }
+
+    pub(crate) fn assemble(
+        task: Task,
+        num_features: usize,
+        seed: u64,
+        bag: BagSpec,
+        thresholds: Option<Vec<f64>>,
+        mut trees: Vec<Tree>,
+    ) -> Result<Self> {
+        if trees.is_empty() {
+            return Err(Error::EmptyInput("no trees"));
+        }
+        let num_features = u32::try_from(num_features)
+            .map_err(|_| Error::param("numFeatures", "too many features"))?;
+        trees.sort_by_key(Tree::tree_index);
+        for w in trees.windows(2) {
+            if w[0].tree_index() == w[1].tree_index() {
+                return Err(Error::DuplicateTree(w[0].tree_index()));
+            }
+        }
+        for t in &trees {
+            if t.num_classes() != task.num_classes() {
+                return Err(Error::InconsistentTree {
+                    tree_index: t.tree_index(),
+                    reason: format!(
+                        "{} classes, forest has {}",
+                        t.num_classes(),
+                        task.num_classes()
+                    ),
+                });
+            }
+            if let Some(f) = t
+                .nodes()
+                .iter()
+                .filter_map(|n| n.split.as_ref())
+                .find(|s| s.feature >= num_features)
+            {
+                return Err(Error::InconsistentTree {
+                    tree_index: t.tree_index(),
+                    reason: format!("splits on feature {} of {num_features}", f.feature),
+                });
+            }
+        }
+        let flat: Vec<FlatTree> = trees.iter().map(FlatTree::new).collect();
+        let quant = QuantForest::new(&flat, num_features as usize);
+        Ok(Forest {
+            task,
+            num_features,
+            seed,
+            bag,
+            thresholds,
+            trees,
+            flat,
+            quant,
+        })
+    }
+
+    /// The task.
+    pub fn task(&self) -> Task {
+        self.task
+    }
+
+    /// Number of features the forest was trained on.
+    pub fn num_features(&self) -> usize {
+        self.num_features as usize
+    }
+
+    /// The forest seed.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The bagging used in training (`subsamplingRate`, `bootstrap`).
+    pub fn bag_spec(&self) -> BagSpec {
+        self.bag
+    }
+
+    /// Classification thresholds, if any.
+    pub fn thresholds(&self) -> Option<&[f64]> {
+        self.thresholds.as_deref()
+    }
+
+    /// Trees, ordered by index.
+    pub fn trees(&self) -> &[Tree] {
+        &self.trees
+    }
+
+    /// Number of trees.
+    pub fn num_trees(&self) -> usize {
+        self.trees.len()
+    }
+
+    /// Spark's `totalNumNodes`.
+    pub fn total_num_nodes(&self) -> usize {
+        self.trees.iter().map(Tree::num_nodes).sum()
+    }
+
+    /// Spark's `featureImportances`: per-tree normalized importances, summed, normalized to 1.
+    pub fn feature_importances(&self) -> Vec<f64> {
+        let n = self.num_features();
+        let mut total = vec![0.0; n];
+        for t in &self.trees {
+            for (a, b) in total.iter_mut().zip(t.feature_importances(n)) {
+                *a += b;
+            }
+        }
+        let s: f64 = total.iter().sum();
+        if s > 0.0 {
+            total.iter_mut().for_each(|v| *v /= s);
+        }
+        total
+    }
+
+    /// A readable dump like Spark's `toDebugString`.
+    pub fn debug_string(&self) -> String {
+        let mut s = String::new();
+        let _ = match self.task {
+            Task::Regression => writeln!(
+                s,
+                "RandomForestRegressionModel: numTrees={}, numFeatures={}",
+                self.num_trees(),
+                self.num_features
+            ),
+            Task::Classification { num_classes } => writeln!(
+                s,
+                "RandomForestClassificationModel: numTrees={}, numClasses={num_classes}, numFeatures={}",
+                self.num_trees(),
+                self.num_features
+            ),
+        };
+        for t in &self.trees {
+            let _ = writeln!(s, "  Tree {} (weight 1.0):", t.tree_index());
+            t.write_debug(&mut s, 4);
+        }
+        s
+    }
+
+    fn width(&self) -> usize {
+        (self.task.num_classes() as usize).max(1)
+    }
+
+    /// Checks column-major prediction input; returns the row count.
+    fn check_columns<C: AsRef<[f64]>>(&self, columns: &[C]) -> Result<usize> {
+        let nf = self.num_features();
+        if columns.len() != nf {
+            return Err(Error::FeatureCount {
+                expected: nf,
+                actual: columns.len(),
+            });
+        }
+        let n = Self::num_rows(columns);
+        for (f, c) in columns.iter().enumerate() {
+            if c.as_ref().len() != n {
+                return Err(Error::LengthMismatch {
+                    what: format!("feature column {f}"),
+                    expected: n,
+                    actual: c.as_ref().len(),
+                });
+            }
+        }
+        Ok(n)
+    }
+
+    /// Runs every tree over column-major rows in parallel blocks (see [`Forest::for_blocks_with`]).
+    fn for_blocks<C, T, F>(
+        &self,
+        columns: &[C],
+        out_per_row: usize,
+        out: &mut [T],
+        emit: F,
+    ) -> Result<()>
+    where
+        C: AsRef<[f64]> + Sync,
+        T: Send,
+        F: Fn(&[u32], usize, usize, &mut [T]) + Sync,
+    {
+        self.check_columns(columns)?;
+        let nf = self.num_features();
+        let fill = |start: usize, nb: usize, block: &mut [f64]| {
+            for (f, c) in columns.iter().enumerate() {
+                for (r, v) in c.as_ref()[start..start + nb].iter().enumerate() {
+                    block[r * nf + f] = *v;
+                }
+            }
+        };
+        self.for_blocks_with(fill, out_per_row, out, emit);
+        Ok(())
+    }
+
+    /// Runs every tree over blocks of [`BLOCK`] rows in parallel. `fill(start, nb, block)` writes
+    /// the raw features of rows `start..start + nb` row-major into `block`; then
+    /// `emit(leaves, start, nb, out_chunk)` gets the flat leaf id of row `r` in tree `t` at
+    /// `leaves[t * BLOCK + r]`. `out` holds `out_per_row` values per row.
+    fn for_blocks_with<T, G, F>(&self, fill: G, out_per_row: usize, out: &mut [T], emit: F)
+    where
+        T: Send,
+        G: Fn(usize, usize, &mut [f64]) + Sync,
+        F: Fn(&[u32], usize, usize, &mut [T]) + Sync,
+    {
+        let nf = self.num_features();
+        let nt = self.trees.len();
+        out.par_chunks_mut(BLOCK * out_per_row)
+            .enumerate()
+            .for_each_init(
+                || {
+                    (
+                        vec![0.0f64; BLOCK * nf],
+                        vec![0u8; BLOCK * nf],
+                        vec![0u32; BLOCK * nt],
+                    )
+                },
+                |(block, qblock, leaves), (bi, chunk)| {
+                    let start = bi * BLOCK;
+                    let nb = chunk.len() / out_per_row;
+                    fill(start, nb, &mut block[..nb * nf]);
+                    match &self.quant {
+                        Some(q) => {
+                            for (qrow, row) in qblock
+                                .chunks_exact_mut(nf)
+                                .zip(block[..nb * nf].chunks_exact(nf))
+                            {
+                                for (f, (qv, v)) in qrow.iter_mut().zip(row).enumerate() {
+                                    *qv = q.rank(f, *v);
+                                }
+                            }
+                            let qb = &qblock[..nb * nf];
+                            let has_missing = qb.contains(&u8::MAX);
+                            for t in 0..nt {
+                                let cur = &mut leaves[t * BLOCK..t * BLOCK + nb];
+                                if has_missing {
+                                    q.descend_block::<true>(t, qb, nf, cur);
+                                } else {
+                                    q.descend_block::<false>(t, qb, nf, cur);
+                                }
+                            }
+                        }
+                        None => {
+                            for (t, tree) in self.flat.iter().enumerate() {
+                                tree.descend_block(
+                                    &block[..nb * nf],
+                                    nf,
+                                    &mut leaves[t * BLOCK..t * BLOCK + nb],
+                                );
+                            }
+                        }
+                    }
+                    emit(leaves, start, nb, chunk);
+                },
+            );
+    }
+
+    fn num_rows<C: AsRef<[f64]>>(columns: &[C]) -> usize {
+        columns.first().map_or(0, |c| c.as_ref().len())
+    }
+
+    /// Spark's `rawPrediction` for column-major rows, row-major `n × K`: the sum over trees of
+    /// each leaf's normalized class distribution. Classification only.
+    pub fn predict_raw<C: AsRef<[f64]> + Sync>(&self, columns: &[C]) -> Result<Vec<f64>> {
+        let k = self.task.num_classes() as usize;
+        if k == 0 {
+            return Err(Error::WrongTask {
+                expected: "classification",
+            });
+        }
+        let mut out = vec![0.0; Self::num_rows(columns) * k];
+        self.for_blocks(columns, k, &mut out, |leaves, _, nb, chunk| {
+            chunk.iter_mut().for_each(|v| *v = 0.0);
+            for (t, tree) in self.flat.iter().enumerate() {
+                for r in 0..nb {
+                    let v = tree.values(leaves[t * BLOCK + r]);
+                    for (o, x) in chunk[r * k..(r + 1) * k].iter_mut().zip(v) {
+                        *o += *x;
+                    }
+                }
+            }
+        })?;
+        Ok(out)
+    }
+
+    /// Class probabilities, row-major `n × K` (raw prediction divided by the number of trees).
+    pub fn predict_proba<C: AsRef<[f64]> + Sync>(&self, columns: &[C]) -> Result<Vec<f64>> {
+        let mut raw = self.predict_raw(columns)?;
+        let nt = self.trees.len() as f64;
+        raw.iter_mut().for_each(|v| *v /= nt);
+        Ok(raw)
+    }
+
+    /// The class predicted from probabilities `p` (respecting `thresholds` like Spark).
+    pub fn class_from_proba(&self, p: &[f64]) -> usize {
+        match &self.thresholds {
+            None => argmax(p),
+            Some(t) => {
+                let scaled: Vec<f64> = p
+                    .iter()
+                    .zip(t)
+                    .map(|(p, t)| if *t == 0.0 { f64::INFINITY } else { p / t })
+                    .collect();
+                argmax(&scaled)
+            }
+        }
+    }
+
+    /// Predictions for column-major rows: the mean of tree predictions (regression) or the
+    /// predicted class index (classification).
+    pub fn predict<C: AsRef<[f64]> + Sync>(&self, columns: &[C]) -> Result<Vec<f64>> {
+        match self.task {
+            Task::Regression => {
+                let mut out = vec![0.0; Self::num_rows(columns)];
+                let nt = self.trees.len() as f64;
+                self.for_blocks(columns, 1, &mut out, |leaves, _, nb, chunk| {
+                    chunk.iter_mut().for_each(|v| *v = 0.0);
+                    for (t, tree) in self.flat.iter().enumerate() {
+                        for (r, o) in chunk.iter_mut().enumerate().take(nb) {
+                            *o += tree.values(leaves[t * BLOCK + r])[0];
+                        }
+                    }
+                    chunk.iter_mut().for_each(|v| *v /= nt);
+                })?;
+                Ok(out)
+            }
+            Task::Classification { num_classes } => {
+                let k = num_classes as usize;
+                let p = self.predict_proba(columns)?;
+                Ok(p.chunks_exact(k)
+                    .map(|p| self.class_from_proba(p) as f64)
+                    .collect())
+            }
+        }
+    }
+
+    /// Leaf indices (into each tree's [`Tree::nodes`]), row-major `n × numTrees`.
+    pub fn predict_leaves<C: AsRef<[f64]> + Sync>(&self, columns: &[C]) -> Result<Vec<u32>> {
+        let nt = self.trees.len();
+        let mut out = vec![0u32; Self::num_rows(columns) * nt];
+        self.for_blocks(columns, nt, &mut out, |leaves, _, nb, chunk| {
+            for (t, tree) in self.flat.iter().enumerate() {
+                for r in 0..nb {
+                    chunk[r * nt + t] = tree.orig(leaves[t * BLOCK + r]);
+                }
+            }
+        })?;
+        Ok(out)
+    }
+
+    /// Prediction for one raw row.
+    pub fn predict_row(&self, row: &[f64]) -> Result<f64> {
+        let nf = self.num_features();
+        if row.len() != nf {
+            return Err(Error::FeatureCount {
+                expected: nf,
+                actual: row.len(),
+            });
+        }
+        Ok(match self.task {
+            Task::Regression => {
+                let s: f64 = self
+                    .trees
+                    .iter()
+                    .map(|t| t.nodes()[t.leaf_index(row)].prediction)
+                    .sum();
+                s / self.trees.len() as f64
+            }
+            Task::Classification { .. } => {
+                let p = self.predict_proba_row(row)?;
+                self.class_from_proba(&p) as f64
+            }
+        })
+    }
+
+    /// Class probabilities for one raw row.
+    pub fn predict_proba_row(&self, row: &[f64]) -> Result<Vec<f64>> {
+        let cols: Vec<[f64; 1]> = row.iter().map(|v| [*v]).collect();
+        self.predict_proba(&cols)
+    }
+
+    /// Out-of-bag error on the training data: each row is scored by the trees whose bag left
+    /// it out (bags are regenerated from the seeds). Regression: MSE of the mean OOB
+    /// prediction; classification: weighted error of the OOB vote (summed distributions).
+    /// Rows in every bag are skipped. Uses split bins, so `binned` must be the training matrix.
+    pub fn oob_error(
+        &self,
+        binned: &BinnedMatrix,
+        labels: &[f64],
+        weights: Option<&[f64]>,
+    ) -> Result<OobError> {
+        let n = binned.n_rows();
+        if binned.n_features() != self.num_features() {
+            return Err(Error::FeatureCount {
+                expected: self.num_features(),
+                actual: binned.n_features(),
+            });
+        }
+        if labels.len() != n {
+            return Err(Error::LengthMismatch {
+                what: "labels".into(),
+                expected: n,
+                actual: labels.len(),
+            });
+        }
+        if let Some(w) = weights
+            && w.len() != n
+        {
+            return Err(Error::LengthMismatch {
+                what: "weights".into(),
+                expected: n,
+                actual: w.len(),
+            });
+        }
+        let masks: Vec<Vec<bool>> = self
+            .trees
+            .par_iter()
+            .map(|t| in_bag_mask(self.seed, t.tree_index(), self.bag, n))
+            .collect();
+        let k = self.width();
+        let classification = self.task.num_classes() > 0;
+        let nf = self.num_features();
+        // A raw value per bin that every split treats exactly like the bin: the bin's upper
+        // threshold (the trees' thresholds are those), +inf for the last bin, NaN when missing.
+        let reps: Vec<Vec<f64>> = (0..nf)
+            .map(|f| {
+                let e = binned.edges(f);
+                let mut r: Vec<f64> = (0..e.num_value_bins()).map(|b| e.upper_bound(b)).collect();
+                if e.has_missing {
+                    r.push(f64::NAN);
+                }
+                r
+            })
+            .collect();
+        let fill = |start: usize, nb: usize, block: &mut [f64]| {
+            for (f, rep) in reps.iter().enumerate() {
+                for (r, b) in binned.column(f)[start..start + nb].iter().enumerate() {
+                    block[r * nf + f] = rep[*b as usize];
+                }
+            }
+        };
+        let mut per_row = vec![(0.0f64, 0.0f64, 0u32); n];
+        self.for_blocks_with(fill, 1, &mut per_row, |leaves, start, nb, chunk| {
+            let mut acc = vec![0.0; k];
+            for (r, out) in chunk.iter_mut().enumerate().take(nb) {
+                let i = start + r;
+                acc.iter_mut().for_each(|a| *a = 0.0);
+                let mut votes = 0u32;
+                for (t, tree) in self.flat.iter().enumerate() {
+                    if masks[t][i] {
+                        continue;
+                    }
+                    votes += 1;
+                    for (a, v) in acc.iter_mut().zip(tree.values(leaves[t * BLOCK + r])) {
+                        *a += *v;
+                    }
+                }
+                if votes == 0 {
+                    continue;
+                }
+                let w = weights.map_or(1.0, |w| w[i]);
+                let e = if classification {
+                    f64::from(u8::from(self.class_from_proba(&acc) as f64 != labels[i]))
+                } else {
+                    let d = acc[0] / f64::from(votes) - labels[i];
+                    d * d
+                };
+                *out = (w * e, w, 1);
+            }
+        });
+        // Summed in row order, so the result does not depend on the thread count.
+        let (err_sum, w_sum, scored) = per_row.iter().fold((0.0, 0.0, 0usize), |a, b| {
+            (a.0 + b.0, a.1 + b.1, a.2 + b.2 as usize)
+        });
+        Ok(OobError {
+            error: if w_sum > 0.0 {
+                err_sum / w_sum
+            } else {
+                f64::NAN
+            },
+            rows_scored: scored,
+        })
+    }
+
+    /// Stable little-endian encoding (see [`crate::codec`] for the layout).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+
+    /// Decodes [`Forest::to_bytes`]; corrupt or truncated input is an error, never a panic.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        codec::decode(bytes)
+    }
+}

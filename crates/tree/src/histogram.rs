@@ -1,0 +1,297 @@
+//! Per-node, per-feature, per-bin statistics (LightGBM's `feature_histogram.hpp` habit).
+//!
+//! A [`Histogram`] holds, for each feature present in it, `num_bins × width` `f64` sums in one
+//! flat buffer laid out by [`HistLayout`]. Slot 0 of every bin is the raw (bag) count used by
+//! `minInstancesPerNode`; the rest depends on the task:
+//!
+//! * regression (`width = 4`): `[count, Σw, Σw·y, Σw·y²]`
+//! * classification (`width = 1 + K`): `[count, Σw of class 0, …, Σw of class K-1]`
+//!
+//! where `w` is the row weight times its bag count. Histograms are built only for the smaller
+//! child of a split; the sibling is the parent minus that child ([`Histogram::subtract_from`]).
+//! Because of per-node feature subsets a histogram records which features it holds.
+//!
+//! [`HistogramReducer`] is the seam where a data-parallel learner would all-reduce histograms
+//! built from each worker's rows (XGBoost's `histogram.h` sync step); [`LocalReducer`] does
+//! nothing.
+
+use crate::binning::BinnedMatrix;
+use crate::error::Result;
+
+/// Per-row statistics added into a bin (the "ordered gradients" of LightGBM).
+pub trait RowStat: Copy + Send + Sync + 'static {
+    /// Adds this row to `hist[bin * width ..][.. width]`.
+    fn add_to(&self, hist: &mut [f64], bin: usize, width: usize);
+    /// Adds this row to node totals of length `width`.
+    fn add_to_totals(&self, totals: &mut [f64]) {
+        self.add_to(totals, 0, totals.len());
+    }
+}
+
+/// Regression row: `[count, w, w·y, w·y²]`.
+#[derive(Debug, Clone, Copy)]
+pub struct RegressionStat(pub [f64; 4]);
+
+impl RowStat for RegressionStat {
+    #[inline(always)]
+    fn add_to(&self, hist: &mut [f64], bin: usize, _width: usize) {
+        let s = &mut hist[bin * 4..bin * 4 + 4];
+        s[0] += self.0[0];
+        s[1] += self.0[1];
+        s[2] += self.0[2];
+        s[3] += self.0[3];
+    }
+}
+
+/// Classification row: bag count, weight and class index.
+#[derive(Debug, Clone, Copy)]
+pub struct ClassificationStat {
+    /// Bag count.
+    pub count: f64,
+    /// Row weight times bag count.
+    pub weight: f64,
+    /// Class index.
+    pub class: u32,
+}
+
+impl RowStat for ClassificationStat {
+    #[inline(always)]
+    fn add_to(&self, hist: &mut [f64], bin: usize, width: usize) {
+        let s = &mut hist[bin * width..bin * width + width];
+        s[0] += self.count;
+        s[1 + self.class as usize] += self.weight;
+    }
+}
+
+/// Where each feature's bins live in a histogram buffer.
+#[derive(Debug, Clone)]
+pub struct HistLayout {
+    offsets: Vec<usize>,
+    num_bins: Vec<usize>,
+    width: usize,
+    total_bins: usize,
+}
+
+impl HistLayout {
+    /// Layout for the features of `binned` with `width` sums per bin.
+    pub fn new(binned: &BinnedMatrix, width: usize) -> Self {
+        let mut offsets = Vec::with_capacity(binned.n_features());
+        let mut num_bins = Vec::with_capacity(binned.n_features());
+        let mut total = 0;
+        for f in 0..binned.n_features() {
+            offsets.push(total);
+            let nb = binned.edges(f).num_bins();
+            num_bins.push(nb);
+            total += nb;
+        }
+        HistLayout {
+            offsets,
+            num_bins,
+            width,
+            total_bins: total,
+        }
+    }
+
+    /// Sums per bin.
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    /// Number of bins of feature `f`.
+    pub fn num_bins(&self, f: usize) -> usize {
+        self.num_bins[f]
+    }
+
+    /// The buffer range of feature `f`.
+    pub fn range(&self, f: usize) -> std::ops::Range<usize> {
+        let start = self.offsets[f] * self.width;
+        start..start + self.num_bins[f] * self.width
+    }
+}
+
+/// Histograms of one node for a subset of features.
+#[derive(Debug, Clone)]
+pub struct Histogram {
+    data: Vec<f64>,
+    present: Vec<bool>,
+}
+
+impl Histogram {
+    /// An empty histogram (no feature present) for `layout`.
+    pub fn new(layout: &HistLayout) -> Self {
+        Histogram {
+            data: vec![0.0; layout.total_bins * layout.width],
+            present: vec![false; layout.offsets.len()],
+        }
+    }
+
+    /// Forgets all features (buffers are zeroed lazily when a feature is rebuilt).
+    pub fn clear(&mut self) {
+        self.present.iter_mut().for_each(|p| *p = false);
+    }
+
+    /// Whether feature `f` is present.
+    pub fn has(&self, f: usize) -> bool {
+        self.present[f]
+    }
+
+    /// The sums of feature `f` (`num_bins × width`).
+    pub fn feature(&self, layout: &HistLayout, f: usize) -> &[f64] {
+        &self.data[layout.range(f)]
+    }
+
+    /// Mutable sums of feature `f`.
+    pub fn feature_mut(&mut self, layout: &HistLayout, f: usize) -> &mut [f64] {
+        &mut self.data[layout.range(f)]
+    }
+
+    /// Builds features `features` from a node's ordered rows: row `i` has row-major bins
+    /// `bins[i * nf ..][.. nf]` and statistics `stats[i]` (see [`crate::partition`]).
+    pub fn build<S: RowStat>(
+        &mut self,
+        layout: &HistLayout,
+        features: &[u32],
+        bins: &[u8],
+        stats: &[S],
+    ) {
+        let width = layout.width;
+        let nf = layout.offsets.len();
+        for &f in features {
+            let f = f as usize;
+            self.data[layout.range(f)].iter_mut().for_each(|v| *v = 0.0);
+            self.present[f] = true;
+        }
+        // (feature, first bin of the feature in the buffer) pairs.
+        let feats: Vec<(usize, usize)> = features
+            .iter()
+            .map(|&f| (f as usize, layout.offsets[f as usize]))
+            .collect();
+        let data = &mut self.data[..];
+        for (rb, s) in bins.chunks_exact(nf).zip(stats) {
+            for &(f, off) in &feats {
+                s.add_to(data, off + rb[f] as usize, width);
+            }
+        }
+    }
+
+    /// Turns `self` (the parent, holding `f`) into the sibling for feature `f`: `self -= small`.
+    pub fn subtract_from(&mut self, layout: &HistLayout, small: &Histogram, f: usize) {
+        let r = layout.range(f);
+        for (p, s) in self.data[r.clone()].iter_mut().zip(&small.data[r]) {
+            *p -= *s;
+        }
+    }
+
+    /// Marks exactly `features` as present (after the caller filled them).
+    pub fn set_present(&mut self, features: &[u32]) {
+        self.clear();
+        for &f in features {
+            self.present[f as usize] = true;
+        }
+    }
+}
+
+/// What a reducer is told about the histogram it reduces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReduceContext {
+    /// Index of the tree being grown.
+    pub tree_index: u32,
+    /// Node id (index in the tree's node array) whose histogram or totals these are.
+    pub node_id: u32,
+}
+
+/// Seam for data-parallel training: called on every histogram and node total built from local
+/// rows, before it is used for split finding or subtraction. A distributed learner would sum
+/// them over workers here (all-reduce); locally nothing happens.
+pub trait HistogramReducer: Sync {
+    /// Reduces the sums of `features` in `hist` (layout `layout`).
+    fn reduce_histogram(
+        &self,
+        ctx: ReduceContext,
+        layout: &HistLayout,
+        features: &[u32],
+        hist: &mut Histogram,
+    ) -> Result<()>;
+    /// Reduces the root node's totals.
+    fn reduce_totals(&self, ctx: ReduceContext, totals: &mut [f64]) -> Result<()>;
+}
+
+/// The single-process reducer: a no-op.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LocalReducer;
+
+impl HistogramReducer for LocalReducer {
+    fn reduce_histogram(
+        &self,
+        _: ReduceContext,
+        _: &HistLayout,
+        _: &[u32],
+        _: &mut Histogram,
+    ) -> Result<()> {
+        Ok(())
+    }
+    fn reduce_totals(&self, _: ReduceContext, _: &mut [f64]) -> Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_and_subtract() {
+        let cols = vec![vec![0.0, 1.0, 1.0, 2.0], vec![5.0, 5.0, 6.0, 6.0]];
+        let m = BinnedMatrix::from_columns(&cols, 8, 0).unwrap();
+        let layout = HistLayout::new(&m, 4);
+        let y = [1.0, 2.0, 3.0, 4.0];
+        let stats: Vec<RegressionStat> = y
+            .iter()
+            .map(|&y| RegressionStat([1.0, 1.0, y, y * y]))
+            .collect();
+        let mut parent = Histogram::new(&layout);
+        let bins = [0u8, 0, 1, 0, 1, 1, 2, 1];
+        parent.build(&layout, &[0, 1], &bins, &stats);
+        assert_eq!(
+            parent.feature(&layout, 0),
+            &[1.0, 1.0, 1.0, 1.0, 2.0, 2.0, 5.0, 13.0, 1.0, 1.0, 4.0, 16.0]
+        );
+        let mut small = Histogram::new(&layout);
+        small.build(&layout, &[1], &bins[..4], &stats[..2]);
+        parent.subtract_from(&layout, &small, 1);
+        assert_eq!(
+            parent.feature(&layout, 1),
+            &[0.0, 0.0, 0.0, 0.0, 2.0, 2.0, 7.0, 25.0]
+        );
+    }
+
+    #[test]
+    fn classification_layout() {
+        let m = BinnedMatrix::from_columns(&[vec![0.0, 1.0, 1.0]], 4, 0).unwrap();
+        let layout = HistLayout::new(&m, 4);
+        let stats = [
+            ClassificationStat {
+                count: 1.0,
+                weight: 2.0,
+                class: 2,
+            },
+            ClassificationStat {
+                count: 2.0,
+                weight: 2.0,
+                class: 0,
+            },
+            ClassificationStat {
+                count: 1.0,
+                weight: 0.5,
+                class: 2,
+            },
+        ];
+        let mut h = Histogram::new(&layout);
+        h.build(&layout, &[0], m.column(0), &stats);
+        assert_eq!(
+            h.feature(&layout, 0),
+            &[1.0, 0.0, 0.0, 2.0, 3.0, 2.0, 0.0, 0.5]
+        );
+    }
+}

@@ -1,0 +1,536 @@
+//! Trained trees: plain, public node structs (easy to map to protobuf) and the flat arrays used
+//! for fast batch prediction.
+//!
+//! A [`Tree`] is a vector of [`Node`]s, root first; an internal node carries a [`Split`] with the
+//! raw-value threshold (`x <= threshold` goes left, missing values follow
+//! [`Split::missing_left`]) and the indices of its children. Every node keeps Spark's impurity
+//! statistics (bag count, weight, impurity, prediction, class weights), so
+//! `featureImportances`, probabilities and the debug dump need nothing else.
+//!
+//! [`FlatTree`] re-lays a tree out breadth-first with siblings adjacent, leaves looping to
+//! themselves and thresholds of leaves at `+inf`, so prediction is a fixed number of branch-free
+//! steps (`next = left + (x > threshold)`) run over a block of rows at once.
+
+use std::fmt::Write as _;
+
+use crate::error::{Error, Result};
+
+/// The split of an internal node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Split {
+    /// Feature index.
+    pub feature: u32,
+    /// Raw threshold: `x <= threshold` goes left.
+    pub threshold: f64,
+    /// The same split in bins of the training [`crate::BinnedMatrix`]: value bins `<= bin` go
+    /// left (used for out-of-bag evaluation on the binned training data).
+    pub bin: u16,
+    /// Whether missing values (`NaN`) go left.
+    pub missing_left: bool,
+    /// Information gain of the split.
+    pub gain: f64,
+    /// Index of the left child in [`Tree::nodes`].
+    pub left: u32,
+    /// Index of the right child in [`Tree::nodes`].
+    pub right: u32,
+}
+
+/// A node and its impurity statistics (Spark's `ImpurityStats`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    /// The split, or `None` for a leaf.
+    pub split: Option<Split>,
+    /// Impurity of the node's training rows.
+    pub impurity: f64,
+    /// Number of training rows counted with their bag counts (Spark's raw count).
+    pub count: f64,
+    /// Total weight (row weight × bag count).
+    pub weight: f64,
+    /// Prediction: mean label (regression) or the heaviest class (classification).
+    pub prediction: f64,
+    /// Weight per class (classification); empty for regression.
+    pub class_weights: Vec<f64>,
+}
+
+impl Node {
+    /// Whether the node is a leaf.
+    pub fn is_leaf(&self) -> bool {
+        self.split.is_none()
+    }
+}
+
+/// One decision tree of a forest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tree {
+    tree_index: u32,
+    num_classes: u32,
+    nodes: Vec<Node>,
+}
+
+impl Tree {
+    /// Assembles a tree, checking its structure: the root is node 0, children come after their
+    /// parent, every node but the root has exactly one parent, class weights have
+    /// `num_classes` entries (0 for regression).
+    pub fn new(tree_index: u32, num_classes: u32, nodes: Vec<Node>) -> Result<Self> {
+        let bad = |reason: String| Error::InconsistentTree { tree_index, reason };
+        if nodes.is_empty() {
+            return Err(bad("no nodes".into()));
+        }
+        if nodes.len() > u32::MAX as usize / 2 {
+            return Err(bad("too many nodes".into()));
+        }
+        let mut parents = vec![0u8; nodes.len()];
+        for (i, n) in nodes.iter().enumerate() {
+            if n.class_weights.len() != num_classes as usize {
+                return Err(bad(format!(
+                    "node {i} has {} class weights, expected {num_classes}",
+                    n.class_weights.len()
+                )));
+            }
+            if let Some(s) = &n.split {
+                for c in [s.left, s.right] {
+                    let c = c as usize;
+                    if c <= i || c >= nodes.len() {
+                        return Err(bad(format!("node {i} has child {c} out of order")));
+                    }
+                    parents[c] += 1;
+                    if parents[c] > 1 {
+                        return Err(bad(format!("node {c} has two parents")));
+                    }
+                }
+                if s.threshold.is_nan() {
+                    return Err(bad(format!("node {i} has a NaN threshold")));
+                }
+            }
+        }
+        if let Some(orphan) = parents.iter().skip(1).position(|p| *p == 0) {
+            return Err(bad(format!("node {} is unreachable", orphan + 1)));
+        }
+        Ok(Tree {
+            tree_index,
+            num_classes,
+            nodes,
+        })
+    }
+
+    /// The tree's index in its forest (its seed derives from it).
+    pub fn tree_index(&self) -> u32 {
+        self.tree_index
+    }
+
+    /// Number of classes (0 for regression).
+    pub fn num_classes(&self) -> u32 {
+        self.num_classes
+    }
+
+    /// Nodes, root first.
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    /// Number of nodes.
+    pub fn num_nodes(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Depth (a single leaf has depth 0).
+    pub fn depth(&self) -> usize {
+        let mut depth = vec![0usize; self.nodes.len()];
+        let mut max = 0;
+        for (i, n) in self.nodes.iter().enumerate() {
+            if let Some(s) = &n.split {
+                let d = depth[i] + 1;
+                depth[s.left as usize] = d;
+                depth[s.right as usize] = d;
+                max = max.max(d);
+            }
+        }
+        max
+    }
+
+    /// Index of the leaf reached by a raw row (features beyond the row's end count as missing).
+    pub fn leaf_index(&self, row: &[f64]) -> usize {
+        let mut i = 0;
+        while let Some(s) = &self.nodes[i].split {
+            let x = row.get(s.feature as usize).copied().unwrap_or(f64::NAN);
+            let left = if x.is_nan() {
+                s.missing_left
+            } else {
+                x <= s.threshold
+            };
+            i = if left { s.left } else { s.right } as usize;
+        }
+        i
+    }
+
+    /// Spark's per-tree importances: Σ gain × weight per feature, normalized to sum 1 (all
+    /// zero for a single leaf).
+    pub fn feature_importances(&self, num_features: usize) -> Vec<f64> {
+        let mut imp = vec![0.0; num_features];
+        for n in &self.nodes {
+            if let Some(s) = &n.split
+                && let Some(v) = imp.get_mut(s.feature as usize)
+            {
+                *v += s.gain * n.weight;
+            }
+        }
+        let total: f64 = imp.iter().sum();
+        if total > 0.0 {
+            imp.iter_mut().for_each(|v| *v /= total);
+        }
+        imp
+    }
+
+    /// Appends a Spark-`toDebugString`-like dump of the tree, indented by `indent` spaces.
+    pub fn write_debug(&self, out: &mut String, indent: usize) {
+        self.write_node(out, 0, indent);
+    }
+
+    fn write_node(&self, out: &mut String, i: usize, indent: usize) {
+        let n = &self.nodes[i];
+        let pad = " ".repeat(indent);
+        match &n.split {
+            None => {
+                let _ = writeln!(out, "{pad}Predict: {}", n.prediction);
+            }
+            Some(s) => {
+                let (ml, mr) = if s.missing_left {
+                    (" or missing", "")
+                } else {
+                    ("", " or missing")
+                };
+                let _ = writeln!(
+                    out,
+                    "{pad}If (feature {} <= {}{ml})",
+                    s.feature, s.threshold
+                );
+                self.write_node(out, s.left as usize, indent + 1);
+                let _ = writeln!(
+                    out,
+                    "{pad}Else (feature {} > {}{mr})",
+                    s.feature, s.threshold
+                );
+                self.write_node(out, s.right as usize, indent + 1);
+            }
+        }
+    }
+}
+
+/// Bit of [`FlatNode::feature`] telling that missing values go right.
+const MISSING_RIGHT: u32 = 1 << 31;
+
+/// A node of a [`FlatTree`]: 16 bytes.
+#[derive(Debug, Clone, Copy)]
+struct FlatNode {
+    threshold: f64,
+    /// Feature index; the high bit says missing values go right.
+    feature: u32,
+    /// Left child; the right child is `left + 1`. Leaves point to themselves.
+    left: u32,
+}
+
+/// A tree laid out for batch prediction (see the module docs).
+#[derive(Debug, Clone)]
+pub(crate) struct FlatTree {
+    nodes: Vec<FlatNode>,
+    depth: usize,
+    /// Original node index of every flat node.
+    orig: Vec<u32>,
+    /// Per flat node: `width` values (regression: the prediction; classification: the
+    /// normalized class distribution). Zero for internal nodes.
+    values: Vec<f64>,
+    width: usize,
+}
+
+impl FlatTree {
+    pub(crate) fn new(tree: &Tree) -> Self {
+        let width = (tree.num_classes as usize).max(1);
+        let n = tree.nodes.len();
+        let mut nodes = Vec::with_capacity(n);
+        let mut orig = Vec::with_capacity(n);
+        let mut values = vec![0.0; n * width];
+        let mut queue = std::collections::VecDeque::new();
+        queue.push_back(0u32);
+        nodes.push(FlatNode {
+            threshold: f64::INFINITY,
+            feature: 0,
+            left: 0,
+        });
+        orig.push(0);
+        let mut next = 0usize; // flat id of the node being processed
+        while let Some(o) = queue.pop_front() {
+            let node = &tree.nodes[o as usize];
+            let id = next;
+            next += 1;
+            match &node.split {
+                Some(s) => {
+                    let left = nodes.len() as u32;
+                    nodes.push(FlatNode {
+                        threshold: f64::INFINITY,
+                        feature: 0,
+                        left,
+                    });
+                    nodes.push(FlatNode {
+                        threshold: f64::INFINITY,
+                        feature: 0,
+                        left: left + 1,
+                    });
+                    orig.push(s.left);
+                    orig.push(s.right);
+                    queue.push_back(s.left);
+                    queue.push_back(s.right);
+                    nodes[id] = FlatNode {
+                        threshold: s.threshold,
+                        feature: s.feature | if s.missing_left { 0 } else { MISSING_RIGHT },
+                        left,
+                    };
+                }
+                None => {
+                    nodes[id] = FlatNode {
+                        threshold: f64::INFINITY,
+                        feature: 0,
+                        left: id as u32,
+                    };
+                    let v = &mut values[id * width..(id + 1) * width];
+                    if tree.num_classes == 0 {
+                        v[0] = node.prediction;
+                    } else {
+                        let total: f64 = node.class_weights.iter().sum();
+                        for (d, c) in v.iter_mut().zip(&node.class_weights) {
+                            *d = if total > 0.0 { c / total } else { 0.0 };
+                        }
+                    }
+                }
+            }
+        }
+        FlatTree {
+            nodes,
+            depth: tree.depth(),
+            orig,
+            values,
+            width,
+        }
+    }
+
+    /// Sends a block of `cur.len()` rows (row-major, `nf` features each) down the tree; on
+    /// return `cur[r]` is the flat leaf id of row `r`.
+    #[inline]
+    pub(crate) fn descend_block(&self, block: &[f64], nf: usize, cur: &mut [u32]) {
+        cur.iter_mut().for_each(|c| *c = 0);
+        let nodes = &self.nodes[..];
+        for _ in 0..self.depth {
+            for (r, c) in cur.iter_mut().enumerate() {
+                let n = nodes[*c as usize];
+                let x = block[r * nf + (n.feature & !MISSING_RIGHT) as usize];
+                let right = (x > n.threshold) | (x.is_nan() & (n.feature & MISSING_RIGHT != 0));
+                *c = n.left + u32::from(right);
+            }
+        }
+    }
+
+    /// Values (width entries) of flat leaf `id`.
+    #[inline]
+    pub(crate) fn values(&self, id: u32) -> &[f64] {
+        let i = id as usize * self.width;
+        &self.values[i..i + self.width]
+    }
+
+    /// Original node index of flat node `id`.
+    #[inline]
+    pub(crate) fn orig(&self, id: u32) -> u32 {
+        self.orig[id as usize]
+    }
+}
+
+/// Rank code of a missing value in a [`QuantForest`] block.
+const QMISSING: u8 = u8::MAX;
+
+/// A node of a [`QuantTree`]: 8 bytes.
+#[derive(Debug, Clone, Copy)]
+struct QNode {
+    left: u32,
+    feature: u16,
+    /// Rank threshold: ranks `<= thr` go left (255 for leaves, so they stay put).
+    thr: u8,
+    /// 1 if missing values go left.
+    missing_left: u8,
+}
+
+#[derive(Debug, Clone)]
+struct QuantTree {
+    nodes: Vec<QNode>,
+    depth: usize,
+}
+
+/// The forest with every feature value replaced by its rank among the forest's thresholds on
+/// that feature (`x <= cut[j]` iff `rank(x) <= j`), so traversal compares bytes and a block of
+/// rows plus a tree fit in L1. Same node layout (and leaf ids) as the [`FlatTree`]s. Only built
+/// when each feature has at most 254 distinct thresholds (always true for forests trained here).
+#[derive(Debug, Clone)]
+pub(crate) struct QuantForest {
+    cuts: Vec<Vec<f64>>,
+    trees: Vec<QuantTree>,
+}
+
+impl QuantForest {
+    pub(crate) fn new(flat: &[FlatTree], num_features: usize) -> Option<Self> {
+        if num_features > usize::from(u16::MAX) {
+            return None;
+        }
+        let internal = |t: &FlatTree, i: usize| t.nodes[i].left as usize != i;
+        let mut cuts = vec![Vec::new(); num_features];
+        for t in flat {
+            for (i, n) in t.nodes.iter().enumerate() {
+                if internal(t, i) {
+                    cuts[(n.feature & !MISSING_RIGHT) as usize].push(n.threshold);
+                }
+            }
+        }
+        for c in &mut cuts {
+            c.sort_unstable_by(f64::total_cmp);
+            c.dedup();
+            if c.len() > usize::from(QMISSING) - 1 {
+                return None;
+            }
+        }
+        let trees = flat
+            .iter()
+            .map(|t| QuantTree {
+                depth: t.depth,
+                nodes: t
+                    .nodes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| {
+                        if internal(t, i) {
+                            let f = (n.feature & !MISSING_RIGHT) as usize;
+                            let thr = cuts[f].partition_point(|c| *c < n.threshold) as u8;
+                            QNode {
+                                left: n.left,
+                                feature: f as u16,
+                                thr,
+                                missing_left: u8::from(n.feature & MISSING_RIGHT == 0),
+                            }
+                        } else {
+                            QNode {
+                                left: i as u32,
+                                feature: 0,
+                                thr: QMISSING,
+                                missing_left: 1,
+                            }
+                        }
+                    })
+                    .collect(),
+            })
+            .collect();
+        Some(QuantForest { cuts, trees })
+    }
+
+    /// Rank of a raw value of feature `f`.
+    #[inline]
+    pub(crate) fn rank(&self, f: usize, x: f64) -> u8 {
+        if x.is_nan() {
+            QMISSING
+        } else {
+            self.cuts[f].partition_point(|c| *c < x) as u8
+        }
+    }
+
+    /// Sends a block of ranked rows (row-major, `nf` per row) down tree `t`; `cur[r]` ends as
+    /// the flat leaf id of row `r`. `HAS_MISSING = false` is a faster path for blocks without
+    /// missing values.
+    #[inline]
+    pub(crate) fn descend_block<const HAS_MISSING: bool>(
+        &self,
+        t: usize,
+        block: &[u8],
+        nf: usize,
+        cur: &mut [u32],
+    ) {
+        let tree = &self.trees[t];
+        cur.iter_mut().for_each(|c| *c = 0);
+        let nodes = &tree.nodes[..];
+        for _ in 0..tree.depth {
+            for (row, c) in block.chunks_exact(nf).zip(cur.iter_mut()) {
+                let n = nodes[*c as usize];
+                let q = row[n.feature as usize];
+                let right = if HAS_MISSING {
+                    (q > n.thr) & !((q == QMISSING) & (n.missing_left != 0))
+                } else {
+                    q > n.thr
+                };
+                *c = n.left + u32::from(right);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn leaf(p: f64) -> Node {
+        Node {
+            split: None,
+            impurity: 0.0,
+            count: 1.0,
+            weight: 1.0,
+            prediction: p,
+            class_weights: vec![],
+        }
+    }
+
+    fn stump() -> Tree {
+        let root = Node {
+            split: Some(Split {
+                feature: 1,
+                threshold: 0.5,
+                bin: 0,
+                missing_left: false,
+                gain: 2.0,
+                left: 1,
+                right: 2,
+            }),
+            ..leaf(0.0)
+        };
+        Tree::new(0, 0, vec![root, leaf(1.0), leaf(2.0)]).unwrap()
+    }
+
+    #[test]
+    fn flat_matches_pointer_walk() {
+        let t = stump();
+        let f = FlatTree::new(&t);
+        let rows = [[9.0, 0.2], [9.0, 0.7], [9.0, f64::NAN], [9.0, 0.5]];
+        let block: Vec<f64> = rows.iter().flatten().copied().collect();
+        let mut cur = vec![0u32; 4];
+        f.descend_block(&block, 2, &mut cur);
+        for (r, row) in rows.iter().enumerate() {
+            assert_eq!(f.orig(cur[r]) as usize, t.leaf_index(row));
+        }
+        assert_eq!(f.values(cur[2])[0], 2.0);
+        assert_eq!(t.depth(), 1);
+    }
+
+    #[test]
+    fn structure_is_checked() {
+        let mut nodes = stump().nodes().to_vec();
+        if let Some(s) = nodes[0].split.as_mut() {
+            s.right = 1;
+        }
+        assert!(Tree::new(0, 0, nodes).is_err());
+        assert!(Tree::new(0, 2, stump().nodes().to_vec()).is_err());
+    }
+
+    #[test]
+    fn debug_dump_and_importance() {
+        let t = stump();
+        let mut s = String::new();
+        t.write_debug(&mut s, 2);
+        assert_eq!(
+            s,
+            "  If (feature 1 <= 0.5)\n   Predict: 1\n  Else (feature 1 > 0.5 or missing)\n   Predict: 2\n"
+        );
+        assert_eq!(t.feature_importances(3), vec![0.0, 1.0, 0.0]);
+    }
+}
