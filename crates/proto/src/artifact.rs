@@ -1,0 +1,440 @@
+//! The model file, `models/<name>/<version>/model.pb` (messages `ModelFile` and `Model` in
+//! `proto/reelforest/v1/model.proto`, which documents every field).
+//!
+//! [`ModelArtifact`] is its domain form: feature schema, serving essentials of the feature
+//! run, the job spec (TOML text), and per task the parameters, bin edges, forest and metrics.
+//! [`encode_model`] writes the envelope (magic, [`FORMAT_VERSION`], SHA-256 of the payload,
+//! payload); [`decode_model`] checks them in that order, then checks every field of the
+//! payload, so that a truncated, bit-flipped, foreign or inconsistent file is an [`Error`]
+//! naming what is wrong, never a model that predicts something else.
+
+use crate::convert::{self, path};
+use crate::error::{Error, Result};
+use crate::pb;
+use prost::Message;
+use reelforest_tree::{BinMapper, Forest, ForestParams, Task};
+use sha2::{Digest, Sha256};
+
+/// The `ModelFile.magic` value: the ASCII bytes `RLRFMODL` read as a little-endian `u64`.
+pub const MAGIC: u64 = 0x4c44_4f4d_4652_4c52;
+
+/// The `Model` layout version this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A trained model: what `model.pb` holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelArtifact {
+    /// Model name (the job name).
+    pub name: String,
+    /// Version number, from 1.
+    pub version: u64,
+    /// When it was written, milliseconds since the Unix epoch.
+    pub created_at_unix_ms: i64,
+    /// Feature column names in the order the forests index them.
+    pub feature_names: Vec<String>,
+    /// How to build feature rows at serving time.
+    pub serving: ServingFeatures,
+    /// The job spec as TOML text.
+    pub job_spec_toml: String,
+    /// One model per task.
+    pub tasks: Vec<TaskModel>,
+}
+
+/// The feature run's essentials for serving (see `ServingFeatures` in the proto).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServingFeatures {
+    /// Feature run name: the namespace of its online tables.
+    pub run: String,
+    /// Mean training rating (the prior mean).
+    pub global_mean: f64,
+    /// Standard deviation of the training ratings (the prior spread).
+    pub global_std: f64,
+    /// Prior strength `m`.
+    pub prior_strength: f64,
+    /// `good = rating >= good_threshold`.
+    pub good_threshold: f64,
+    /// The genre columns, in order.
+    pub genres: Vec<GenreColumn>,
+    /// `honest` or `leaky`.
+    pub protocol: String,
+}
+
+/// A genre and its 0/1 feature column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GenreColumn {
+    /// The genre as the data spells it.
+    pub genre: String,
+    /// Its feature column.
+    pub column: String,
+}
+
+/// What a task's forest predicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TaskKind {
+    /// The star rating.
+    Regression,
+    /// Good or not (class 1 = good).
+    Classification,
+}
+
+impl TaskKind {
+    /// `regression` / `classification`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskKind::Regression => "regression",
+            TaskKind::Classification => "classification",
+        }
+    }
+}
+
+/// The model of one task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskModel {
+    /// The task.
+    pub task: TaskKind,
+    /// Training parameters.
+    pub params: ForestParams,
+    /// Bin edges of every feature.
+    pub bins: BinMapper,
+    /// The trees.
+    pub forest: Forest,
+    /// What it scored.
+    pub metrics: TaskMetrics,
+}
+
+/// Metrics of a task's final forest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskMetrics {
+    /// Test split.
+    pub test: Metrics,
+    /// Training split.
+    pub train: Metrics,
+    /// Cross-validated tuning metric of the chosen parameters, when tuned.
+    pub cv: Option<f64>,
+    /// Name of the tuning metric (empty when not tuned).
+    pub cv_metric: String,
+    /// Out-of-bag error.
+    pub oob_error: f64,
+    /// Seconds of the final fit.
+    pub fit_seconds: f64,
+    /// Feature importances in schema order.
+    pub feature_importances: Vec<f64>,
+}
+
+/// Metrics of one task on one split.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Metrics {
+    /// Regression.
+    Regression(RegressionMetrics),
+    /// Classification.
+    Classification(ClassificationMetrics),
+}
+
+/// Regression metrics.
+#[derive(Debug, Clone, PartialEq)]
+#[allow(missing_docs)]
+pub struct RegressionMetrics {
+    pub rows: u64,
+    pub rmse: f64,
+    pub mse: f64,
+    pub mae: f64,
+    pub r2: f64,
+    pub explained_variance: f64,
+}
+
+/// Binary classification metrics (positive class: good).
+#[derive(Debug, Clone, PartialEq)]
+#[allow(missing_docs)]
+pub struct ClassificationMetrics {
+    pub rows: u64,
+    pub accuracy: f64,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    pub weighted_f1: f64,
+    pub roc_auc: Option<f64>,
+    pub pr_auc: Option<f64>,
+    pub log_loss: f64,
+    /// Rows = true class, columns = predicted.
+    pub confusion: Vec<Vec<f64>>,
+}
+
+impl ModelArtifact {
+    /// The model of `task`, if the artifact has one.
+    pub fn task(&self, task: TaskKind) -> Option<&TaskModel> {
+        self.tasks.iter().find(|t| t.task == task)
+    }
+}
+
+/// Encodes a model file (envelope + payload).
+pub fn encode_model(model: &ModelArtifact) -> Vec<u8> {
+    let payload = model_to_pb(model).encode_to_vec();
+    let sha256 = Sha256::digest(&payload).to_vec();
+    pb::ModelFile { magic: MAGIC, format_version: FORMAT_VERSION, sha256, payload }.encode_to_vec()
+}
+
+/// Decodes and checks a model file: magic, format version, checksum, then every field.
+pub fn decode_model(bytes: &[u8]) -> Result<ModelArtifact> {
+    // Field 1, wire type fixed64 (tag byte 0x09), then the magic: prost writes fields in
+    // number order, so every model file starts with these 9 bytes.
+    let mut head = [0u8; 9];
+    head[0] = 0x09;
+    head[1..].copy_from_slice(&MAGIC.to_le_bytes());
+    if !bytes.starts_with(&head) {
+        let reason = if bytes.is_empty() {
+            "the file is empty".to_string()
+        } else if head.starts_with(bytes) {
+            format!("only {} bytes (truncated)", bytes.len())
+        } else {
+            "it does not start with the model file magic".to_string()
+        };
+        return Err(Error::NotAModel { reason });
+    }
+    let file = pb::ModelFile::decode(bytes).map_err(|e| Error::decode("model file (truncated or corrupt)", e))?;
+    if file.format_version != FORMAT_VERSION {
+        return Err(Error::UnsupportedVersion { found: file.format_version, supported: FORMAT_VERSION });
+    }
+    if file.sha256.len() != 32 {
+        return Err(Error::field("sha256", format!("{} bytes, expected 32 (truncated file?)", file.sha256.len())));
+    }
+    if Sha256::digest(&file.payload).as_slice() != file.sha256.as_slice() {
+        return Err(Error::Checksum);
+    }
+    let model = pb::Model::decode(file.payload.as_slice()).map_err(|e| Error::decode("model payload", e))?;
+    model_from_pb(model)
+}
+
+fn model_to_pb(m: &ModelArtifact) -> pb::Model {
+    pb::Model {
+        name: m.name.clone(),
+        version: m.version,
+        created_at_unix_ms: m.created_at_unix_ms,
+        feature_schema: Some(pb::FeatureSchema { names: m.feature_names.clone() }),
+        serving: Some(pb::ServingFeatures {
+            run: m.serving.run.clone(),
+            global_mean: m.serving.global_mean,
+            global_std: m.serving.global_std,
+            prior_strength: m.serving.prior_strength,
+            good_threshold: m.serving.good_threshold,
+            genres: m
+                .serving
+                .genres
+                .iter()
+                .map(|g| pb::GenreColumn { genre: g.genre.clone(), column: g.column.clone() })
+                .collect(),
+            protocol: m.serving.protocol.clone(),
+        }),
+        job_spec_toml: m.job_spec_toml.clone(),
+        tasks: m
+            .tasks
+            .iter()
+            .map(|t| pb::TaskModel {
+                task: match t.task {
+                    TaskKind::Regression => pb::TaskKind::Regression,
+                    TaskKind::Classification => pb::TaskKind::Classification,
+                } as i32,
+                params: Some(convert::params_to_pb(&t.params)),
+                bins: Some(convert::bins_to_pb(&t.bins)),
+                forest: Some(convert::forest_to_pb(&t.forest)),
+                metrics: Some(pb::TaskMetrics {
+                    test: Some(metrics_to_pb(&t.metrics.test)),
+                    train: Some(metrics_to_pb(&t.metrics.train)),
+                    cv: t.metrics.cv,
+                    cv_metric: t.metrics.cv_metric.clone(),
+                    oob_error: t.metrics.oob_error,
+                    fit_seconds: t.metrics.fit_seconds,
+                    feature_importances: t.metrics.feature_importances.clone(),
+                }),
+            })
+            .collect(),
+    }
+}
+
+fn metrics_to_pb(m: &Metrics) -> pb::Metrics {
+    use pb::metrics::Kind;
+    let kind = match m {
+        Metrics::Regression(r) => Kind::Regression(pb::RegressionMetrics {
+            rows: r.rows,
+            rmse: r.rmse,
+            mse: r.mse,
+            mae: r.mae,
+            r2: r.r2,
+            explained_variance: r.explained_variance,
+        }),
+        Metrics::Classification(c) => Kind::Classification(pb::ClassificationMetrics {
+            rows: c.rows,
+            accuracy: c.accuracy,
+            precision: c.precision,
+            recall: c.recall,
+            f1: c.f1,
+            weighted_f1: c.weighted_f1,
+            roc_auc: c.roc_auc,
+            pr_auc: c.pr_auc,
+            log_loss: c.log_loss,
+            num_classes: u32::try_from(c.confusion.len()).unwrap_or(u32::MAX),
+            confusion: c.confusion.iter().flatten().copied().collect(),
+        }),
+    };
+    pb::Metrics { kind: Some(kind) }
+}
+
+fn metrics_from_pb(m: Option<pb::Metrics>, at: &str) -> Result<Metrics> {
+    use pb::metrics::Kind;
+    match m.and_then(|m| m.kind) {
+        None => Err(Error::missing(at)),
+        Some(Kind::Regression(r)) => Ok(Metrics::Regression(RegressionMetrics {
+            rows: r.rows,
+            rmse: r.rmse,
+            mse: r.mse,
+            mae: r.mae,
+            r2: r.r2,
+            explained_variance: r.explained_variance,
+        })),
+        Some(Kind::Classification(c)) => {
+            let k = c.num_classes as usize;
+            if k.checked_mul(k) != Some(c.confusion.len()) {
+                return Err(Error::field(
+                    format!("{at}.classification.confusion"),
+                    format!("{} values for {k} classes", c.confusion.len()),
+                ));
+            }
+            Ok(Metrics::Classification(ClassificationMetrics {
+                rows: c.rows,
+                accuracy: c.accuracy,
+                precision: c.precision,
+                recall: c.recall,
+                f1: c.f1,
+                weighted_f1: c.weighted_f1,
+                roc_auc: c.roc_auc,
+                pr_auc: c.pr_auc,
+                log_loss: c.log_loss,
+                confusion: c.confusion.chunks(k.max(1)).map(<[f64]>::to_vec).collect(),
+            }))
+        }
+    }
+}
+
+fn model_from_pb(m: pb::Model) -> Result<ModelArtifact> {
+    if m.name.is_empty() {
+        return Err(Error::missing("name"));
+    }
+    if m.version == 0 {
+        return Err(Error::field("version", "0 (versions count from 1)"));
+    }
+    let names = m.feature_schema.ok_or_else(|| Error::missing("feature_schema"))?.names;
+    if names.is_empty() {
+        return Err(Error::field("feature_schema.names", "empty"));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, n) in names.iter().enumerate() {
+        if n.is_empty() {
+            return Err(Error::field(format!("feature_schema.names[{i}]"), "empty"));
+        }
+        if !seen.insert(n.as_str()) {
+            return Err(Error::field(format!("feature_schema.names[{i}]"), format!("duplicate name {n:?}")));
+        }
+    }
+    let nf = names.len();
+    let s = m.serving.ok_or_else(|| Error::missing("serving"))?;
+    if s.run.is_empty() {
+        return Err(Error::missing("serving.run"));
+    }
+    for (field, v, min) in [
+        ("serving.global_mean", s.global_mean, f64::NEG_INFINITY),
+        ("serving.global_std", s.global_std, 0.0),
+        ("serving.prior_strength", s.prior_strength, 0.0),
+        ("serving.good_threshold", s.good_threshold, f64::NEG_INFINITY),
+    ] {
+        if !(v.is_finite() && v >= min) {
+            return Err(Error::field(field, format!("{v} is out of range")));
+        }
+    }
+    for (i, g) in s.genres.iter().enumerate() {
+        if !seen.contains(g.column.as_str()) {
+            return Err(Error::field(
+                format!("serving.genres[{i}].column"),
+                format!("{:?} is not in the feature schema", g.column),
+            ));
+        }
+    }
+    let serving = ServingFeatures {
+        run: s.run,
+        global_mean: s.global_mean,
+        global_std: s.global_std,
+        prior_strength: s.prior_strength,
+        good_threshold: s.good_threshold,
+        genres: s.genres.into_iter().map(|g| GenreColumn { genre: g.genre, column: g.column }).collect(),
+        protocol: s.protocol,
+    };
+    if m.tasks.is_empty() {
+        return Err(Error::field("tasks", "empty (a model has at least one task)"));
+    }
+    let mut tasks: Vec<TaskModel> = Vec::with_capacity(m.tasks.len());
+    for (i, t) in m.tasks.into_iter().enumerate() {
+        let at = format!("tasks[{i}]");
+        let task = match pb::TaskKind::try_from(t.task) {
+            Ok(pb::TaskKind::Regression) => TaskKind::Regression,
+            Ok(pb::TaskKind::Classification) => TaskKind::Classification,
+            Ok(pb::TaskKind::Unspecified) | Err(_) => {
+                return Err(Error::field(path(&at, "task"), format!("unknown value {}", t.task)));
+            }
+        };
+        if tasks.iter().any(|x| x.task == task) {
+            return Err(Error::field(path(&at, "task"), format!("{} appears twice", task.as_str())));
+        }
+        let params = convert::params_from_pb(
+            t.params.ok_or_else(|| Error::missing(path(&at, "params")))?,
+            &path(&at, "params"),
+        )?;
+        match (task, params.task) {
+            (TaskKind::Regression, Task::Regression) | (TaskKind::Classification, Task::Classification { num_classes: 2 }) => {}
+            (_, p) => {
+                return Err(Error::field(
+                    path(&at, "params.num_classes"),
+                    format!("{} for a {} task", p.num_classes(), task.as_str()),
+                ));
+            }
+        }
+        let bins = convert::bins_from_pb(t.bins.ok_or_else(|| Error::missing(path(&at, "bins")))?, &path(&at, "bins"))?;
+        if bins.num_features() != nf {
+            return Err(Error::field(
+                path(&at, "bins.features"),
+                format!("{} features, the schema has {nf}", bins.num_features()),
+            ));
+        }
+        let forest_msg = t.forest.ok_or_else(|| Error::missing(path(&at, "forest")))?;
+        if forest_msg.num_features as usize != nf {
+            return Err(Error::field(
+                path(&at, "forest.num_features"),
+                format!("{}, the schema has {nf} features", forest_msg.num_features),
+            ));
+        }
+        let forest = convert::forest_from_pb(forest_msg, &params, &path(&at, "forest"))?;
+        let mt = t.metrics.ok_or_else(|| Error::missing(path(&at, "metrics")))?;
+        if mt.feature_importances.len() != nf {
+            return Err(Error::field(
+                path(&at, "metrics.feature_importances"),
+                format!("{} values, the schema has {nf} features", mt.feature_importances.len()),
+            ));
+        }
+        let metrics = TaskMetrics {
+            test: metrics_from_pb(mt.test, &path(&at, "metrics.test"))?,
+            train: metrics_from_pb(mt.train, &path(&at, "metrics.train"))?,
+            cv: mt.cv,
+            cv_metric: mt.cv_metric,
+            oob_error: mt.oob_error,
+            fit_seconds: mt.fit_seconds,
+            feature_importances: mt.feature_importances,
+        };
+        tasks.push(TaskModel { task, params, bins, forest, metrics });
+    }
+    Ok(ModelArtifact {
+        name: m.name,
+        version: m.version,
+        created_at_unix_ms: m.created_at_unix_ms,
+        feature_names: names,
+        serving,
+        job_spec_toml: m.job_spec_toml,
+        tasks,
+    })
+}

@@ -1,0 +1,36 @@
+//! # reelforest-proto
+//!
+//! The one crate that owns reelforest's protobuf formats (`proto/reelforest/v1/*.proto` at the
+//! workspace root, compiled into `OUT_DIR` by `build.rs` with the pure-Rust `protox`
+//! compiler). Prost types never leave this crate: callers hand in and get back domain types,
+//! and every incoming message is checked by a `TryFrom`-style conversion whose errors name the
+//! bad field (`tasks[0].forest.trees[3].nodes[17].split.left: 999 out of range (tree has 40
+//! nodes)`).
+//!
+//! Main items:
+//! - [`artifact`]: the model file (`models/<name>/<version>/model.pb`) as a domain type,
+//!   [`ModelArtifact`], with [`encode_model`] / [`decode_model`]. The file is an envelope
+//!   (magic, format version, SHA-256) around the `Model` payload, so truncated, corrupt and
+//!   foreign files are rejected before any tree is read.
+//! - [`tree`]: single trees, [`encode_tree`] / [`decode_tree`], for the cluster's wire format
+//!   (a worker returns each tree it grew, with its `tree_index`).
+//! - [`Error`]: what was wrong with the bytes, naming the field.
+#![deny(missing_docs)]
+
+pub mod artifact;
+mod convert;
+mod error;
+pub mod tree;
+
+pub use artifact::{
+    ClassificationMetrics, FORMAT_VERSION, GenreColumn, MAGIC, Metrics, ModelArtifact, RegressionMetrics,
+    ServingFeatures, TaskKind, TaskMetrics, TaskModel, decode_model, encode_model,
+};
+pub use error::{Error, Result};
+pub use tree::{decode_tree, encode_tree};
+
+/// The prost-generated messages of package `reelforest.v1` (crate-private).
+#[allow(missing_docs, clippy::all, clippy::pedantic, missing_debug_implementations)]
+pub(crate) mod pb {
+    include!(concat!(env!("OUT_DIR"), "/reelforest.v1.rs"));
+}
