@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 /// reelforest: a Spark-like cluster that predicts movie ratings with random forests.
 #[derive(Debug, Parser)]
-#[command(name = "reelforest", version, about, long_about = None, propagate_version = true)]
+#[command(name = "reelforest", version, propagate_version = true)]
 struct Cli {
     #[command(flatten)]
     log: LogArgs,

@@ -1,0 +1,98 @@
+//! Job-spec checking: every bad spec gives an error that names the key, with the exact text
+//! checked, and the example jobs in `examples/jobs/` parse.
+
+use reelforest_pipeline::JobSpec;
+
+fn err(toml: &str) -> String {
+    JobSpec::from_toml(toml, "job.toml").expect_err("spec must be rejected").to_string()
+}
+
+#[test]
+fn unknown_keys_are_named() {
+    let e = err("name = \"a\"\n[forest]\nnumTreez = 3\n");
+    assert!(e.starts_with("invalid job spec job.toml: "), "{e}");
+    assert!(e.contains("unknown field `numTreez`"), "{e}");
+    let e = err("name = \"a\"\ncolour = 1\n");
+    assert!(e.contains("unknown field `colour`"), "{e}");
+    let e = err("name = \"a\"\n[features]\nfoldz = 3\n");
+    assert!(e.contains("unknown field `foldz`"), "{e}");
+}
+
+#[test]
+fn out_of_range_values_are_named() {
+    let cases = [
+        ("name = \"a\"\n[forest]\nmaxBins = 300\n", "invalid job spec job.toml: forest.maxBins: 300 is not in 2..=256"),
+        ("name = \"a\"\n[forest]\nnumTrees = 0\n", "invalid job spec job.toml: forest.numTrees: must be at least 1"),
+        (
+            "name = \"a\"\n[forest]\nsubsamplingRate = 1.5\n",
+            "invalid job spec job.toml: forest.subsamplingRate: 1.5 is not in (0, 1]",
+        ),
+        (
+            "name = \"a\"\n[forest]\nimpurity = \"mse\"\n",
+            "invalid job spec job.toml: forest.impurity: unknown impurity \"mse\" (variance, gini, entropy)",
+        ),
+        (
+            "name = \"a\"\n[forest]\nminWeightFractionPerNode = 0.5\n",
+            "invalid job spec job.toml: forest.minWeightFractionPerNode: 0.5 is not in [0, 0.5)",
+        ),
+        ("name = \"bad name\"\n", "invalid job spec job.toml: name: \"bad name\" must be 1-64 letters, digits, '_' or '-'"),
+        (
+            "name = \"a\"\ntasks = []\n",
+            "invalid job spec job.toml: tasks: give at least one of \"regression\", \"classification\"",
+        ),
+        (
+            "name = \"a\"\n[tuning]\nnumFolds = 1\n",
+            "invalid job spec job.toml: tuning.numFolds: 1 must be at least 2",
+        ),
+        (
+            "name = \"a\"\n[tuning]\nmetric = \"rsme\"\n",
+            "invalid job spec job.toml: tuning.metric: unknown metric \"rsme\" (rmse, mse, mae, r2, auc, pr_auc, accuracy, f1, logloss)",
+        ),
+        (
+            "name = \"a\"\n[tuning.grid]\nmaxBins = [16, 512]\n",
+            "invalid job spec job.toml: tuning.grid.maxBins: 512 is not in 2..=256",
+        ),
+        (
+            "name = \"a\"\n[data]\nsource = \"synth\"\nsynth = { ratings = 0 }\n",
+            "invalid job spec job.toml: data.synth.ratings: must be at least 1",
+        ),
+    ];
+    for (toml, expected) in cases {
+        assert_eq!(err(toml), expected, "for spec:\n{toml}");
+    }
+    let e = err("name = \"a\"\n[forest]\nfeatureSubsetStrategy = \"half\"\n");
+    assert!(e.starts_with("invalid job spec job.toml: forest.featureSubsetStrategy: "), "{e}");
+    assert!(e.contains("\"half\""), "{e}");
+    let e = err("name = \"a\"\n[features]\nsplit = { kind = \"random\", test_fraction = 1.5 }\n");
+    assert!(e.contains("features: ") && e.contains("test_fraction"), "{e}");
+    let e = err("name = \"a\"\n[data]\nformat = \"parquet\"\n");
+    assert!(e.contains("data.format: unknown dataset format \"parquet\""), "{e}");
+}
+
+#[test]
+fn example_jobs_parse() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/jobs");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).expect("examples/jobs") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let spec = JobSpec::from_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(!spec.tasks.is_empty());
+            n += 1;
+        }
+    }
+    assert!(n >= 3, "expected the example jobs, found {n}");
+}
+
+#[test]
+fn defaults_follow_spark() {
+    let spec = JobSpec::from_toml("name = \"a\"\n", "job.toml").expect("minimal spec");
+    assert_eq!(spec.forest.num_trees, 20);
+    assert_eq!(spec.forest.max_depth, 5);
+    assert_eq!(spec.forest.max_bins, 32);
+    assert_eq!(spec.forest.min_instances_per_node, 1);
+    assert!(spec.forest.bootstrap);
+    assert_eq!(spec.forest.feature_subset_strategy, "auto");
+    assert_eq!(spec.forest.subsampling_rate, 1.0);
+    assert!(spec.data.is_synth());
+}
