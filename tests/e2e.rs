@@ -10,7 +10,7 @@ fn ds(name: &str) -> String {
 #[test]
 fn help_lists_every_subcommand() {
     let out = Sandbox::new().run(&["--help"]).ok().stdout;
-    for cmd in ["run", "data", "features", "sql"] {
+    for cmd in ["run", "data", "features", "sql", "predict"] {
         assert!(out.lines().any(|l| l.trim_start().starts_with(cmd)), "--help lacks {cmd}:\n{out}");
     }
 }
@@ -139,6 +139,17 @@ maxDepth = [3, 6]
     // The leaky protocol must look better than the honest one: that is what the audit shows.
     let audit = &report["audit"][0];
     assert!(audit["leaky"]["rmse"].as_f64() < audit["honest"]["rmse"].as_f64(), "{audit}");
+    // The saved model answers predictions, known and cold-start.
+    // (the harness sets REELFOREST_WAREHOUSE, which `run` honours like every command)
+    let out = sb.run(&["predict", "--model", "e2e-small", "--user", "1", "--movie", "1"]).ok().stdout;
+    assert!(out.contains("rating") && out.contains("P(good)"), "{out}");
+    let out = sb
+        .run(&["predict", "--model", "e2e-small", "--user", "999999", "--movie", "1"])
+        .ok()
+        .stdout;
+    assert!(out.contains("unknown id"), "a cold user is flagged: {out}");
+    let r = sb.run(&["predict", "--model", "nope", "--user", "1", "--movie", "1"]).failed();
+    assert!(r.stderr.contains("available: e2e-small"), "{}", r.stderr);
     // Unknown keys in a job are rejected with the key's name.
     std::fs::write(&job, "name = \"x\"\n[forest]\nnumTreez = 3\n").expect("write job");
     let r = sb.run(&["run", job.to_str().expect("utf8")]).failed();

@@ -29,6 +29,9 @@ enum Command {
     Features(commands::features::FeaturesArgs),
     /// Run SQL against every table in the warehouse catalog.
     Sql(commands::sql::SqlArgs),
+    /// Predict a rating and P(good) for one (user, movie) from a saved model.
+    #[command(disable_version_flag = true)]
+    Predict(commands::predict::PredictArgs),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
             Command::Data(cmd) => commands::data::run(cmd, &cli.log).await,
             Command::Features(args) => commands::features::run(args, &cli.log).await,
             Command::Sql(args) => commands::sql::run(args).await,
+            Command::Predict(args) => commands::predict::run(args).await,
         }
     });
     match result {

@@ -11,7 +11,9 @@
 //! - [`dataset`]: feature tables as columns for the tree engine.
 //! - [`train`]: parameters, fitting, mergeable evaluation statistics and metrics.
 //! - [`tuning`]: ParamGridBuilder / CrossValidator / TrainValidationSplit, fold-honest.
-//! - [`run`]: the embedded run; [`report`]: what it measured; [`model`]: artifacts.
+//! - [`run`]: the embedded run; [`report`]: what it measured; [`model`]: model files
+//!   (`model.pb`, save / load).
+//! - [`serve`]: [`serve::Predictor`], feature rows and predictions for any (user, movie).
 #![deny(missing_docs)]
 
 pub mod dataset;
@@ -19,6 +21,7 @@ mod error;
 pub mod model;
 pub mod report;
 pub mod run;
+pub mod serve;
 pub mod spec;
 pub mod train;
 pub mod tuning;

@@ -1,36 +1,62 @@
-//! Model artifacts in the warehouse: `models/<name>/<version>/`.
+//! Model artifacts in the warehouse: `models/<name>/<version>/model.pb`.
 //!
-//! Interim format (until the protobuf model file lands): `model.json` (feature schema, bin
-//! edges' count, training parameters, metrics, format version) plus one
-//! `<task>.forest` per task in the tree engine's versioned binary encoding
-//! ([`reelforest_tree::Forest::to_bytes`]). Versions are integers counting up from 1.
+//! One protobuf file per version, in the documented format of
+//! `proto/reelforest/v1/model.proto` (encoded and checked by [`reelforest_proto`]): format
+//! version, name, version, creation time, the feature schema (names in order), per task the
+//! forest parameters, bin edges, trees and metrics (test / train / CV, OOB error,
+//! importances), the serving essentials of the feature run (run name, global mean / std,
+//! genre columns, good threshold, prior strength) and the job spec as TOML text.
+//!
+//! [`save`] writes the next version; [`load`] reads one (the newest by default) and checks
+//! magic, format version, checksum, every field, feature-schema consistency, and that the file
+//! is the model and version its path says. Every failure is an [`Error::Model`] naming the
+//! file and the cause, never a panic or a model that silently predicts something else.
+//! Versions are integers counting up from 1.
 
 use crate::report::TaskReport;
 use crate::spec::{JobSpec, TaskKind};
+use crate::train::{self, Metrics};
 use crate::{Error, Result};
-use reelforest_features::FeatureRun;
+use object_store::ObjectStore as _;
+use reelforest_features::{FeatureRun, Protocol};
+use reelforest_proto as proto;
 use reelforest_tree::{BinMapper, Forest};
 use reelforest_warehouse::Warehouse;
-use serde::{Deserialize, Serialize};
 
-/// Current `model.json` format version.
-pub const FORMAT_VERSION: u32 = 1;
+pub use reelforest_proto::{FORMAT_VERSION, ModelArtifact};
 
-/// `model.json`: what a loader needs besides the forests.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ModelMeta {
-    /// Format version of this file.
-    pub format_version: u32,
+/// File name of a model version's artifact.
+pub const MODEL_FILE: &str = "model.pb";
+
+/// A model loaded from the warehouse.
+#[derive(Debug, Clone)]
+pub struct Model {
+    /// Where it was read from, relative to the warehouse root.
+    pub path: String,
+    /// Its contents.
+    pub artifact: ModelArtifact,
+}
+
+impl Model {
+    /// The forest of `task`, if the model has one.
+    pub fn forest(&self, task: TaskKind) -> Option<&Forest> {
+        self.artifact.task(proto_task(task)).map(|t| &t.forest)
+    }
+
     /// Model name.
-    pub name: String,
+    pub fn name(&self) -> &str {
+        &self.artifact.name
+    }
+
     /// Model version.
-    pub version: u64,
-    /// The job that trained it.
-    pub job: JobSpec,
-    /// The feature run: columns in order, priors, genres.
-    pub features: FeatureRun,
-    /// Per task: parameters and metrics.
-    pub tasks: Vec<TaskReport>,
+    pub fn version(&self) -> u64 {
+        self.artifact.version
+    }
+}
+
+/// Path of a model version's artifact, relative to the warehouse root.
+pub fn model_path(name: &str, version: u64) -> String {
+    format!("models/{name}/{version}/{MODEL_FILE}")
 }
 
 /// Writes a new version of the job's model and returns its number.
@@ -42,32 +68,405 @@ pub async fn save(
     tasks: &[TaskReport],
 ) -> Result<u64> {
     let version = latest_version(warehouse, &spec.name).await?.map_or(1, |v| v + 1);
-    let dir = format!("models/{}/{version}", spec.name);
-    for (task, forest, _) in forests {
-        warehouse.put(&format!("{dir}/{}.forest", task.as_str()), forest.to_bytes()).await?;
+    let path = model_path(&spec.name, version);
+    let bad = |reason: String| Error::Model { path: path.clone(), reason };
+    let job_spec_toml = toml::to_string(spec).map_err(|e| bad(format!("cannot write the job spec as TOML: {e}")))?;
+    let mut task_models = Vec::with_capacity(forests.len());
+    for (task, forest, bins) in forests {
+        let report = tasks
+            .iter()
+            .find(|r| r.task == *task)
+            .ok_or_else(|| bad(format!("no report for task {}", task.as_str())))?;
+        let cv_metric = match (&spec.tuning, task) {
+            (None, _) => String::new(),
+            (Some(t), _) if t.metric.is_some() => t.metric.clone().unwrap_or_default(),
+            (Some(_), TaskKind::Regression) => "rmse".into(),
+            (Some(_), TaskKind::Classification) => "auc".into(),
+        };
+        task_models.push(proto::TaskModel {
+            task: proto_task(*task),
+            params: train::params(&report.params, *task)?,
+            bins: bins.clone(),
+            forest: forest.clone(),
+            metrics: proto::TaskMetrics {
+                test: proto_metrics(&report.test),
+                train: proto_metrics(&report.train),
+                cv: report.cv,
+                cv_metric,
+                oob_error: report.oob_error,
+                fit_seconds: report.fit_seconds,
+                feature_importances: forest.feature_importances(),
+            },
+        });
     }
-    let meta = ModelMeta {
-        format_version: FORMAT_VERSION,
+    let created_at_unix_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let artifact = ModelArtifact {
         name: spec.name.clone(),
         version,
-        job: spec.clone(),
-        features: features.clone(),
-        tasks: tasks.to_vec(),
+        created_at_unix_ms,
+        feature_names: features.feature_columns.clone(),
+        serving: proto::ServingFeatures {
+            run: features.run.clone(),
+            global_mean: features.global_mean,
+            global_std: features.global_std,
+            prior_strength: features.spec.prior_strength,
+            good_threshold: features.spec.good_threshold,
+            genres: features
+                .genres
+                .iter()
+                .map(|g| proto::GenreColumn { genre: g.genre.clone(), column: g.column.clone() })
+                .collect(),
+            protocol: match features.spec.protocol {
+                Protocol::Honest => "honest",
+                Protocol::Leaky => "leaky",
+            }
+            .to_string(),
+        },
+        job_spec_toml,
+        tasks: task_models,
     };
-    let json = serde_json::to_vec_pretty(&meta)
-        .map_err(|e| Error::Model { path: format!("{dir}/model.json"), reason: e.to_string() })?;
-    // model.json last: a version without it is incomplete and ignored by loaders.
-    warehouse.put(&format!("{dir}/model.json"), json).await?;
+    let bytes = proto::encode_model(&artifact);
+    // Check what we wrote reads back: a model that cannot be loaded must fail the run, not
+    // the first prediction.
+    proto::decode_model(&bytes).map_err(|e| bad(chain(&e)))?;
+    warehouse.put(&path, bytes).await?;
     Ok(version)
 }
 
-/// The newest complete version of model `name`, if any.
-pub async fn latest_version(warehouse: &Warehouse, name: &str) -> Result<Option<u64>> {
-    let mut v = 1;
-    let mut latest = None;
-    while warehouse.exists(&format!("models/{name}/{v}/model.json")).await? {
-        latest = Some(v);
-        v += 1;
+/// Loads version `version` (the newest when `None`) of model `name`.
+pub async fn load(warehouse: &Warehouse, name: &str, version: Option<u64>) -> Result<Model> {
+    let versions = versions(warehouse, name).await?;
+    let Some(&latest) = versions.last() else {
+        let available = list_models(warehouse).await?;
+        let available = if available.is_empty() { "none".to_string() } else { available.join(", ") };
+        return Err(Error::Model {
+            path: format!("models/{name}/"),
+            reason: format!("no model named {name:?} in the warehouse (available: {available})"),
+        });
+    };
+    let version = version.unwrap_or(latest);
+    let path = model_path(name, version);
+    if !versions.contains(&version) {
+        let list: Vec<String> = versions.iter().map(u64::to_string).collect();
+        return Err(Error::Model {
+            path,
+            reason: format!("model {name:?} has no version {version} (versions: {})", list.join(", ")),
+        });
     }
-    Ok(latest)
+    let bytes = warehouse.get(&path).await?;
+    let artifact = proto::decode_model(&bytes).map_err(|e| Error::Model { path: path.clone(), reason: chain(&e) })?;
+    if artifact.name != name || artifact.version != version {
+        return Err(Error::Model {
+            reason: format!(
+                "the file holds model {:?} version {}, not {name:?} version {version} (copied or renamed?)",
+                artifact.name, artifact.version
+            ),
+            path,
+        });
+    }
+    Ok(Model { path, artifact })
+}
+
+/// The newest version of model `name`, if any.
+pub async fn latest_version(warehouse: &Warehouse, name: &str) -> Result<Option<u64>> {
+    Ok(versions(warehouse, name).await?.last().copied())
+}
+
+/// The versions of model `name` that have a model file, ascending.
+pub async fn versions(warehouse: &Warehouse, name: &str) -> Result<Vec<u64>> {
+    if !valid_name(name) {
+        return Ok(Vec::new());
+    }
+    let mut out: Vec<u64> = Vec::new();
+    for dir in subdirs(warehouse, &format!("models/{name}")).await? {
+        if let Ok(v) = dir.parse::<u64>()
+            && v > 0
+            && warehouse.exists(&model_path(name, v)).await?
+        {
+            out.push(v);
+        }
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+/// Names of the models in the warehouse (those with at least one version), sorted.
+pub async fn list_models(warehouse: &Warehouse) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for name in subdirs(warehouse, "models").await? {
+        if !versions(warehouse, &name).await?.is_empty() {
+            out.push(name);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Names of the directories directly under `relative`.
+async fn subdirs(warehouse: &Warehouse, relative: &str) -> Result<Vec<String>> {
+    let prefix = warehouse.object_path(relative);
+    let listing = warehouse
+        .store()
+        .list_with_delimiter(Some(&prefix))
+        .await
+        .map_err(|e| Error::Model { path: relative.to_string(), reason: format!("cannot list the directory: {e}") })?;
+    Ok(listing.common_prefixes.iter().filter_map(|p| p.filename().map(str::to_string)).collect())
+}
+
+/// Model names are path segments: letters, digits, `_`, `-`.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// An error and its sources, `: `-separated.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+/// The proto crate's task of a job task.
+pub fn proto_task(task: TaskKind) -> proto::TaskKind {
+    match task {
+        TaskKind::Regression => proto::TaskKind::Regression,
+        TaskKind::Classification => proto::TaskKind::Classification,
+    }
+}
+
+fn proto_metrics(m: &Metrics) -> proto::Metrics {
+    match m {
+        Metrics::Regression { rows, rmse, mse, mae, r2, explained_variance } => {
+            proto::Metrics::Regression(proto::RegressionMetrics {
+                rows: *rows,
+                rmse: *rmse,
+                mse: *mse,
+                mae: *mae,
+                r2: *r2,
+                explained_variance: *explained_variance,
+            })
+        }
+        Metrics::Classification {
+            rows,
+            accuracy,
+            precision,
+            recall,
+            f1,
+            weighted_f1,
+            roc_auc,
+            pr_auc,
+            log_loss,
+            confusion,
+        } => proto::Metrics::Classification(proto::ClassificationMetrics {
+            rows: *rows,
+            accuracy: *accuracy,
+            precision: *precision,
+            recall: *recall,
+            f1: *f1,
+            weighted_f1: *weighted_f1,
+            roc_auc: *roc_auc,
+            pr_auc: *pr_auc,
+            log_loss: *log_loss,
+            confusion: confusion.clone(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::TaskReport;
+    use crate::spec::ForestConfig;
+    use reelforest_features::{FeatureSpec, GenreColumn};
+    use reelforest_tree::{BinnedMatrix, ForestParams};
+
+    fn feature_run() -> FeatureRun {
+        FeatureRun {
+            version: FeatureRun::VERSION,
+            run: "honest".into(),
+            spec: FeatureSpec::default(),
+            split_table: "honest.split".into(),
+            feature_columns: vec!["avg_user_rating".into(), "genre_drama".into()],
+            label: "rating".into(),
+            good_label: "good".into(),
+            global_mean: 3.5,
+            global_std: 1.0,
+            genres: vec![GenreColumn { genre: "Drama".into(), column: "genre_drama".into() }],
+            train_rows: 100,
+            test_rows: 0,
+            online_users: 0,
+            online_movies: 0,
+        }
+    }
+
+    fn report(task: TaskKind, cfg: &ForestConfig) -> TaskReport {
+        let m = match task {
+            TaskKind::Regression => {
+                Metrics::Regression { rows: 1, rmse: 1.0, mse: 1.0, mae: 1.0, r2: 0.0, explained_variance: 0.0 }
+            }
+            TaskKind::Classification => Metrics::Classification {
+                rows: 1,
+                accuracy: 1.0,
+                precision: 1.0,
+                recall: 1.0,
+                f1: 1.0,
+                weighted_f1: 1.0,
+                roc_auc: None,
+                pr_auc: None,
+                log_loss: 0.1,
+                confusion: vec![vec![1.0, 0.0], vec![0.0, 0.0]],
+            },
+        };
+        TaskReport {
+            task,
+            params: cfg.clone(),
+            test: m.clone(),
+            train: m,
+            cv: None,
+            oob_error: 0.2,
+            fit_seconds: 0.1,
+            total_num_nodes: 3,
+            feature_importances: vec![],
+        }
+    }
+
+    /// Saves one version of a two-task model named `demo`.
+    async fn save_demo(wh: &Warehouse) -> u64 {
+        let spec = JobSpec {
+            name: "demo".into(),
+            forest: ForestConfig { num_trees: 3, max_depth: 3, ..ForestConfig::default() },
+            ..JobSpec::embedded_default()
+        };
+        let x0: Vec<f64> = (0..100).map(|i| f64::from(i % 10) / 2.0).collect();
+        let x1: Vec<f64> = (0..100).map(|i| f64::from(i % 2)).collect();
+        let cols = vec![x0.clone(), x1];
+        let mut forests = Vec::new();
+        let mut tasks = Vec::new();
+        for task in [TaskKind::Regression, TaskKind::Classification] {
+            let p: ForestParams = train::params(&spec.forest, task).expect("params");
+            let y: Vec<f64> = match task {
+                TaskKind::Regression => x0.clone(),
+                TaskKind::Classification => x0.iter().map(|v| f64::from(u8::from(*v >= 2.0))).collect(),
+            };
+            let binned = BinnedMatrix::from_columns(&cols, p.max_bins, p.seed).expect("bins");
+            let forest = reelforest_tree::train(&binned, &y, None, &p).expect("train");
+            forests.push((task, forest, binned.mapper().clone()));
+            tasks.push(report(task, &spec.forest));
+        }
+        save(wh, &spec, &feature_run(), &forests, &tasks).await.expect("save")
+    }
+
+    async fn load_err(wh: &Warehouse, name: &str, version: Option<u64>) -> String {
+        load(wh, name, version).await.expect_err("must fail").to_string()
+    }
+
+    #[tokio::test]
+    async fn save_then_load_round_trips() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let wh = Warehouse::open(&dir.path().display().to_string()).expect("warehouse");
+        assert_eq!(save_demo(&wh).await, 1);
+        assert_eq!(save_demo(&wh).await, 2);
+        let m = load(&wh, "demo", None).await.expect("loads");
+        assert_eq!((m.name(), m.version(), m.path.as_str()), ("demo", 2, "models/demo/2/model.pb"));
+        assert_eq!(m.artifact.feature_names, ["avg_user_rating", "genre_drama"]);
+        assert_eq!(m.artifact.serving.run, "honest");
+        assert_eq!(m.artifact.serving.prior_strength, FeatureSpec::default().prior_strength);
+        assert!(m.artifact.job_spec_toml.contains("name = \"demo\""));
+        let reg = m.forest(TaskKind::Regression).expect("regression forest");
+        let y = reg.predict_row(&[4.5, 0.0]).expect("predict");
+        assert!((0.0..=4.5).contains(&y), "{y}");
+        assert!(m.forest(TaskKind::Classification).is_some());
+        assert_eq!(load(&wh, "demo", Some(1)).await.expect("v1").version(), 1);
+        assert_eq!(list_models(&wh).await.expect("list"), ["demo"]);
+    }
+
+    #[tokio::test]
+    async fn bad_model_files_give_clear_errors() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let wh = Warehouse::open(&dir.path().display().to_string()).expect("warehouse");
+        assert_eq!(
+            load_err(&wh, "demo", None).await,
+            "model file models/demo/: no model named \"demo\" in the warehouse (available: none)"
+        );
+        save_demo(&wh).await;
+        save_demo(&wh).await;
+        let good = wh.get("models/demo/1/model.pb").await.expect("file");
+
+        // Unknown name and version.
+        assert_eq!(
+            load_err(&wh, "nope", None).await,
+            "model file models/nope/: no model named \"nope\" in the warehouse (available: demo)"
+        );
+        assert_eq!(
+            load_err(&wh, "demo", Some(7)).await,
+            "model file models/demo/7/model.pb: model \"demo\" has no version 7 (versions: 1, 2)"
+        );
+
+        // Truncated.
+        wh.put("models/demo/2/model.pb", good[..good.len() / 2].to_vec()).await.expect("put");
+        assert_eq!(
+            load_err(&wh, "demo", None).await,
+            "model file models/demo/2/model.pb: cannot decode the file (truncated or corrupt): \
+             failed to decode Protobuf message: ModelFile.payload: buffer underflow"
+        );
+        wh.put("models/demo/2/model.pb", Vec::new()).await.expect("put");
+        assert_eq!(
+            load_err(&wh, "demo", Some(2)).await,
+            "model file models/demo/2/model.pb: not a reelforest model file: the file is empty"
+        );
+
+        // A flipped bit in the payload.
+        let mut flipped = good.clone();
+        let n = flipped.len();
+        flipped[n / 2] ^= 0x04;
+        wh.put("models/demo/2/model.pb", flipped).await.expect("put");
+        assert_eq!(
+            load_err(&wh, "demo", Some(2)).await,
+            "model file models/demo/2/model.pb: corrupt file: the payload's SHA-256 does not match the recorded checksum"
+        );
+
+        // Another format.
+        wh.put("models/demo/2/model.pb", b"{\"format_version\": 1}".to_vec()).await.expect("put");
+        assert_eq!(
+            load_err(&wh, "demo", Some(2)).await,
+            "model file models/demo/2/model.pb: not a reelforest model file: it does not start with the model file magic"
+        );
+
+        // A newer format version.
+        let mut newer = good.clone();
+        assert_eq!(newer[9], 0x10, "format_version tag");
+        newer[10] = 9;
+        wh.put("models/demo/2/model.pb", newer).await.expect("put");
+        assert_eq!(
+            load_err(&wh, "demo", Some(2)).await,
+            "model file models/demo/2/model.pb: unsupported model format version 9 (this build reads version 1)"
+        );
+
+        // Version 1's file copied into version 2.
+        wh.put("models/demo/2/model.pb", good.clone()).await.expect("put");
+        assert_eq!(
+            load_err(&wh, "demo", Some(2)).await,
+            "model file models/demo/2/model.pb: the file holds model \"demo\" version 1, not \"demo\" version 2 \
+             (copied or renamed?)"
+        );
+
+        // A schema that does not match the trees.
+        let mut a = proto::decode_model(&good).expect("good file");
+        a.version = 2;
+        a.feature_names.push("movie_age".into());
+        wh.put("models/demo/2/model.pb", proto::encode_model(&a)).await.expect("put");
+        assert_eq!(
+            load_err(&wh, "demo", Some(2)).await,
+            "model file models/demo/2/model.pb: tasks[0].bins.features: 2 features, the schema has 3"
+        );
+
+        // Version 1 is untouched.
+        assert_eq!(load(&wh, "demo", Some(1)).await.expect("v1").version(), 1);
+    }
 }

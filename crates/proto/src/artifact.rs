@@ -190,7 +190,10 @@ pub fn decode_model(bytes: &[u8]) -> Result<ModelArtifact> {
         };
         return Err(Error::NotAModel { reason });
     }
-    let file = pb::ModelFile::decode(bytes).map_err(|e| Error::decode("model file (truncated or corrupt)", e))?;
+    let file = pb::ModelFile::decode(bytes).map_err(|e| Error::decode("the file (truncated or corrupt)", e))?;
+    if file.format_version == 0 {
+        return Err(Error::field("format_version", "missing (truncated file?)"));
+    }
     if file.format_version != FORMAT_VERSION {
         return Err(Error::UnsupportedVersion { found: file.format_version, supported: FORMAT_VERSION });
     }
@@ -387,7 +390,8 @@ fn model_from_pb(m: pb::Model) -> Result<ModelArtifact> {
             &path(&at, "params"),
         )?;
         match (task, params.task) {
-            (TaskKind::Regression, Task::Regression) | (TaskKind::Classification, Task::Classification { num_classes: 2 }) => {}
+            (TaskKind::Regression, Task::Regression)
+            | (TaskKind::Classification, Task::Classification { num_classes: 2 }) => {}
             (_, p) => {
                 return Err(Error::field(
                     path(&at, "params.num_classes"),
@@ -437,4 +441,170 @@ fn model_from_pb(m: pb::Model) -> Result<ModelArtifact> {
         job_spec_toml: m.job_spec_toml,
         tasks,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reelforest_tree::{BinnedMatrix, train};
+
+    /// A valid one-task payload (regression on 2 features, 3 trees).
+    fn payload() -> pb::Model {
+        let x0: Vec<f64> = (0..200).map(|i| f64::from(i % 13)).collect();
+        let x1: Vec<f64> = (0..200).map(|i| f64::from(i % 7)).collect();
+        let y: Vec<f64> = x0.iter().zip(&x1).map(|(a, b)| a + 2.0 * b).collect();
+        let params = ForestParams { num_trees: 3, max_depth: 4, ..ForestParams::regression() };
+        let binned = BinnedMatrix::from_columns(&[x0, x1], params.max_bins, params.seed).expect("bins");
+        let forest = train(&binned, &y, None, &params).expect("trains");
+        let m = Metrics::Regression(RegressionMetrics {
+            rows: 1,
+            rmse: 0.0,
+            mse: 0.0,
+            mae: 0.0,
+            r2: 1.0,
+            explained_variance: 1.0,
+        });
+        model_to_pb(&ModelArtifact {
+            name: "m".into(),
+            version: 1,
+            created_at_unix_ms: 0,
+            feature_names: vec!["a".into(), "b".into()],
+            serving: ServingFeatures {
+                run: "honest".into(),
+                global_mean: 3.0,
+                global_std: 1.0,
+                prior_strength: 10.0,
+                good_threshold: 4.0,
+                genres: vec![],
+                protocol: "honest".into(),
+            },
+            job_spec_toml: String::new(),
+            tasks: vec![TaskModel {
+                task: TaskKind::Regression,
+                metrics: TaskMetrics {
+                    test: m.clone(),
+                    train: m,
+                    cv: None,
+                    cv_metric: String::new(),
+                    oob_error: 0.0,
+                    fit_seconds: 0.0,
+                    feature_importances: forest.feature_importances(),
+                },
+                params,
+                bins: binned.mapper().clone(),
+                forest,
+            }],
+        })
+    }
+
+    /// Wraps a (possibly damaged) payload in a valid envelope, as a buggy writer would.
+    fn file(m: &pb::Model) -> Vec<u8> {
+        let payload = m.encode_to_vec();
+        let sha256 = Sha256::digest(&payload).to_vec();
+        pb::ModelFile { magic: MAGIC, format_version: FORMAT_VERSION, sha256, payload }.encode_to_vec()
+    }
+
+    fn damaged(f: impl FnOnce(&mut pb::Model)) -> String {
+        let mut m = payload();
+        f(&mut m);
+        decode_model(&file(&m)).expect_err("damaged payload accepted").to_string()
+    }
+
+    fn tree0(m: &mut pb::Model) -> &mut pb::Tree {
+        &mut m.tasks[0].forest.as_mut().expect("forest").trees[0]
+    }
+
+    fn first_split(t: &mut pb::Tree) -> &mut pb::Split {
+        t.nodes.iter_mut().find_map(|n| n.split.as_mut()).expect("a split")
+    }
+
+    #[test]
+    fn valid_payload_decodes() {
+        assert!(decode_model(&file(&payload())).is_ok());
+    }
+
+    #[test]
+    fn child_out_of_range_is_named() {
+        let mut m = payload();
+        let n = tree0(&mut m).nodes.len();
+        first_split(tree0(&mut m)).left = 999;
+        let e = decode_model(&file(&m)).expect_err("bad child").to_string();
+        assert_eq!(e, format!("tasks[0].forest.trees[0].nodes[0].split.left: 999 out of range (tree has {n} nodes)"));
+    }
+
+    #[test]
+    fn tree_damage_is_named() {
+        assert_eq!(
+            damaged(|m| first_split(tree0(m)).feature = 7),
+            "tasks[0].forest.trees[0].nodes[0].split.feature: 7 out of range (the forest has 2 features)"
+        );
+        assert_eq!(
+            damaged(|m| first_split(tree0(m)).threshold = f64::NAN),
+            "tasks[0].forest.trees[0].nodes[0].split.threshold: NaN"
+        );
+        assert_eq!(
+            damaged(|m| first_split(tree0(m)).right = 0),
+            "tasks[0].forest.trees[0].nodes[0].split.right: 0 does not come after its parent 0"
+        );
+        assert_eq!(
+            damaged(|m| tree0(m).nodes[0].prediction = f64::INFINITY),
+            "tasks[0].forest.trees[0].nodes[0].prediction: inf is not finite"
+        );
+        assert_eq!(
+            damaged(|m| tree0(m).nodes[1].class_weights = vec![1.0, 2.0]),
+            "tasks[0].forest.trees[0].nodes[1].class_weights: 2 values, the tree has 0 classes"
+        );
+        assert_eq!(
+            damaged(|m| tree0(m).nodes.clear()),
+            "tasks[0].forest.trees[0].nodes: empty (a tree has at least a root)"
+        );
+        assert_eq!(damaged(|m| tree0(m).tree_index = 1), "tasks[0].forest is invalid");
+    }
+
+    #[test]
+    fn envelope_and_payload_fields_are_named() {
+        assert_eq!(
+            damaged(|m| m.tasks[0].forest.as_mut().expect("forest").num_features = 3),
+            "tasks[0].forest.num_features: 3, the schema has 2 features"
+        );
+        assert_eq!(damaged(|m| m.tasks[0].params = None), "tasks[0].params: missing");
+        assert_eq!(damaged(|m| m.tasks[0].task = 9), "tasks[0].task: unknown value 9");
+        assert_eq!(
+            damaged(|m| m.tasks[0].params.as_mut().expect("params").num_classes = 2),
+            "tasks[0].params is invalid"
+        );
+        assert_eq!(
+            damaged(|m| m.tasks[0].params.as_mut().expect("params").subsampling_rate = 0.0),
+            "tasks[0].params is invalid"
+        );
+        assert_eq!(
+            damaged(|m| m.tasks[0].bins.as_mut().expect("bins").features[0].thresholds.reverse()),
+            "tasks[0].bins.features[0].thresholds: not strictly increasing at value 1"
+        );
+        assert_eq!(damaged(|m| m.feature_schema = None), "feature_schema: missing");
+        assert_eq!(damaged(|m| m.version = 0), "version: 0 (versions count from 1)");
+        assert_eq!(damaged(|m| m.tasks.clear()), "tasks: empty (a model has at least one task)");
+        assert_eq!(
+            damaged(|m| m.serving.as_mut().expect("serving").global_std = f64::NAN),
+            "serving.global_std: NaN is out of range"
+        );
+        // Sources stay attached.
+        let mut m = payload();
+        tree0(&mut m).tree_index = 1;
+        let e = decode_model(&file(&m)).expect_err("duplicate tree index");
+        let src = std::error::Error::source(&e).map(ToString::to_string);
+        assert_eq!(src.as_deref(), Some("tree index 1 appears more than once"));
+    }
+
+    #[test]
+    fn missing_checksum_is_named() {
+        let m = payload();
+        let bytes =
+            pb::ModelFile { magic: MAGIC, format_version: FORMAT_VERSION, sha256: vec![], payload: m.encode_to_vec() }
+                .encode_to_vec();
+        assert_eq!(
+            decode_model(&bytes).expect_err("no checksum").to_string(),
+            "sha256: 0 bytes, expected 32 (truncated file?)"
+        );
+    }
 }

@@ -4,7 +4,9 @@
 
 use crate::error::{Error, Result};
 use crate::pb;
-use reelforest_tree::{BinEdges, BinMapper, FeatureSubsetStrategy, Forest, ForestParams, Impurity, Node, Split, Task, Tree};
+use reelforest_tree::{
+    BinEdges, BinMapper, FeatureSubsetStrategy, Forest, ForestParams, Impurity, Node, Split, Task, Tree,
+};
 
 /// `prefix.rest`, or `rest` at the top level.
 pub(crate) fn path(prefix: &str, rest: &str) -> String {
@@ -51,7 +53,9 @@ pub(crate) fn tree_from_pb(msg: pb::Tree, prefix: &str) -> Result<Tree> {
     let mut nodes = Vec::with_capacity(n_nodes);
     for (i, n) in msg.nodes.into_iter().enumerate() {
         let at = |f: &str| path(prefix, &format!("nodes[{i}].{f}"));
-        for (name, v) in [("prediction", n.prediction), ("count", n.count), ("weight", n.weight), ("impurity", n.impurity)] {
+        for (name, v) in
+            [("prediction", n.prediction), ("count", n.count), ("weight", n.weight), ("impurity", n.impurity)]
+        {
             if !v.is_finite() {
                 return Err(Error::field(at(name), format!("{v} is not finite")));
             }
@@ -172,7 +176,8 @@ pub(crate) fn params_from_pb(msg: pb::ForestParams, prefix: &str) -> Result<Fore
         },
         Some(Strategy::Fraction(f)) => FeatureSubsetStrategy::Fraction(f),
         Some(Strategy::Count(c)) => FeatureSubsetStrategy::Count(
-            usize::try_from(c).map_err(|_| Error::field(at("feature_subset_strategy.count"), format!("{c} too large")))?,
+            usize::try_from(c)
+                .map_err(|_| Error::field(at("feature_subset_strategy.count"), format!("{c} too large")))?,
         ),
     };
     let impurity = match pb::Impurity::try_from(msg.impurity) {
@@ -231,11 +236,8 @@ pub(crate) fn bins_from_pb(msg: pb::BinEdgesSet, prefix: &str) -> Result<BinMapp
             return Err(Error::field(at, format!("{bins} bins exceed max_bins {max_bins}")));
         }
     }
-    let edges = msg
-        .features
-        .into_iter()
-        .map(|e| BinEdges { thresholds: e.thresholds, has_missing: e.has_missing })
-        .collect();
+    let edges =
+        msg.features.into_iter().map(|e| BinEdges { thresholds: e.thresholds, has_missing: e.has_missing }).collect();
     BinMapper::from_edges(edges, max_bins).map_err(|e| Error::tree(prefix, e))
 }
 

@@ -24,7 +24,7 @@ pub enum Error {
         supported: u32,
     },
     /// The payload's SHA-256 does not match the one recorded in the file.
-    #[error("model file is corrupt: the payload's SHA-256 does not match the recorded checksum")]
+    #[error("corrupt file: the payload's SHA-256 does not match the recorded checksum")]
     Checksum,
     /// The bytes are not a valid protobuf encoding of the expected message (for a model file:
     /// usually a truncated file).

@@ -32,7 +32,15 @@ mod tests {
 
     fn stump() -> Tree {
         let root = Node {
-            split: Some(Split { feature: 1, threshold: 0.5, bin: 3, missing_left: true, gain: 0.25, left: 1, right: 2 }),
+            split: Some(Split {
+                feature: 1,
+                threshold: 0.5,
+                bin: 3,
+                missing_left: true,
+                gain: 0.25,
+                left: 1,
+                right: 2,
+            }),
             ..leaf(1.5)
         };
         Tree::new(7, 0, vec![root, leaf(1.0), leaf(2.0)]).expect("valid tree")

@@ -2,6 +2,7 @@
 
 pub mod data;
 pub mod features;
+pub mod predict;
 pub mod run;
 pub mod sql;
 
