@@ -65,7 +65,10 @@ if [[ -z "$bin" ]]; then
     [[ -x "$c" ]] && { bin="$c"; break; }
   done
 fi
-if [[ -z "$bin" || ! -x "$bin" ]]; then
+if [[ -n "${REELFOREST_BIN:-}" && ! -x "$bin" ]]; then
+  echo "error: REELFOREST_BIN=$bin is not an executable file" >&2; exit 1
+fi
+if [[ -z "$bin" ]]; then
   echo "error: reelforest release binary not found (looked at target-release/release/reelforest and" >&2
   echo "       target/release/reelforest; build with 'cargo build --release' or set REELFOREST_BIN)" >&2
   exit 1

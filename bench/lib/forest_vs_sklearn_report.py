@@ -87,10 +87,6 @@ def fold_summary(tmp: str, fold: str, warmup: int, rounds: int) -> dict:
                     "audit": rf_rep.get("audit", []),
                     "timings": rf_rep.get("timings"),
                     "total_seconds": rf_rep.get("total_seconds"),
-                    "features": {
-                        k: rf_rep["features"].get(k)
-                        for k in ("run", "train_rows", "test_rows", "feature_columns", "spec")
-                    },
                 },
                 "sklearn": {
                     "process": sk_meas,
@@ -99,6 +95,8 @@ def fold_summary(tmp: str, fold: str, warmup: int, rounds: int) -> dict:
                 },
             }
         )
+    rep0 = load(f"{tmp}/{fold}/rf-{warmup}/out/report.json")["features"]
+    features = {k: rep0.get(k) for k in ("run", "train_rows", "test_rows", "feature_columns", "spec")}
     measured = [x for x in raw if not x["warmup"]]
     first = measured[0]
     tasks = {}
@@ -154,9 +152,17 @@ def fold_summary(tmp: str, fold: str, warmup: int, rounds: int) -> dict:
                 for name, _ in first["reelforest"]["timings"]
             },
         },
-        "features": first["reelforest"]["features"],
+        "features": features,
         "rounds": raw,
     }
+
+
+def _num(x: str) -> bool:
+    try:
+        float(x)
+        return True
+    except ValueError:
+        return False
 
 
 def mean(xs):
@@ -221,7 +227,7 @@ def main() -> None:
         "order": "per fold: warm-up, then reelforest, sklearn, reelforest, sklearn, ... (sklearn reads the same round's warehouse)",
         "rmse_tolerance": RMSE_TOLERANCE,
         "max_bins_override": a.max_bins or None,
-        "reelforest": {"binary": a.binary, "binary_mtime": binary_mtime, "git_commit": commit, "crates_dirty": dirty},
+        "reelforest": {"binary": os.path.abspath(a.binary), "binary_mtime": binary_mtime, "git_commit": commit, "crates_dirty": dirty},
         "sklearn": {
             "version": first_sk.get("sklearn_version"),
             "numpy": first_sk.get("numpy_version"),
@@ -363,15 +369,23 @@ def main() -> None:
         for pf in per_fold
         for task, t in pf["tasks"].items()
         for k, v in t["metric_spread_across_rounds"].items()
-        if v
+        if v and v > 1e-9
     ]
     L.append(
-        "Determinism: metrics were identical in every round on both sides."
+        "Determinism: metrics were identical in every round on both sides (to 1e-9; sklearn with n_jobs=2 "
+        "varies in the last bit from the order it sums tree outputs)."
         if not nondet
         else "Determinism: metrics differed across rounds: "
         + "; ".join(f"{fo} {ta} {k} spread {v:.2e}" for fo, ta, k, v in nondet)
     )
     L.append("")
+    busy = [x for x in (a.load_start.split() + [f"{v:.2f}" for v in m["load_average_at_end"]]) if _num(x) and float(x) > m["nproc"]]
+    if busy:
+        L.append(
+            f"**Timing caveat:** the load average exceeded nproc ({m['nproc']}) during this run (other work on "
+            "the machine), so absolute times are pessimistic for both sides; the accuracy columns are unaffected."
+        )
+        L.append("")
     L.append("## Machine")
     L.append("")
     L.append(f"- CPU: {m['cpu_model']}, nproc {m['nproc']}, memory {m['memory']}, kernel {m['kernel']}")
