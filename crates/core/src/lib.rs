@@ -7,6 +7,7 @@
 //!   `reelforest-features` (consumer), so they live here, below both.
 //! - [`DatasetFormat`]: the MovieLens layouts reelforest understands.
 //! - [`RatingScale`]: the range and step of a dataset's ratings, used by validation.
+//! - [`TaskKind`]: regression (the rating) or classification (good or not).
 //! - [`Progress`]: how libraries report long work without knowing who draws it.
 //!
 //! This crate has no I/O and almost no dependencies, so anything may depend on it.
@@ -74,6 +75,26 @@ impl FromStr for DatasetFormat {
             "ml-100k" | "100k" => Ok(DatasetFormat::Ml100k),
             "dat" | "ml-1m" | "ml-10m" => Ok(DatasetFormat::Dat),
             other => Err(UnknownFormat(other.to_string())),
+        }
+    }
+}
+
+/// What a model predicts: the two tasks of every reelforest job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskKind {
+    /// The star rating (label `rating`).
+    Regression,
+    /// Good (rating >= the threshold) or not (label `good`, class 1 = good).
+    Classification,
+}
+
+impl TaskKind {
+    /// `regression` / `classification`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskKind::Regression => "regression",
+            TaskKind::Classification => "classification",
         }
     }
 }

@@ -40,7 +40,7 @@ pub struct Model {
 impl Model {
     /// The forest of `task`, if the model has one.
     pub fn forest(&self, task: TaskKind) -> Option<&Forest> {
-        self.artifact.task(proto_task(task)).map(|t| &t.forest)
+        self.artifact.task(task).map(|t| &t.forest)
     }
 
     /// Model name.
@@ -84,7 +84,7 @@ pub async fn save(
             (Some(_), TaskKind::Classification) => "auc".into(),
         };
         task_models.push(proto::TaskModel {
-            task: proto_task(*task),
+            task: *task,
             params: train::params(&report.params, *task)?,
             bins: bins.clone(),
             forest: forest.clone(),
@@ -230,14 +230,6 @@ fn chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
-}
-
-/// The proto crate's task of a job task.
-pub fn proto_task(task: TaskKind) -> proto::TaskKind {
-    match task {
-        TaskKind::Regression => proto::TaskKind::Regression,
-        TaskKind::Classification => proto::TaskKind::Classification,
-    }
 }
 
 fn proto_metrics(m: &Metrics) -> proto::Metrics {

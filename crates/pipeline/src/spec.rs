@@ -71,25 +71,7 @@ fn default_tasks() -> Vec<TaskKind> {
     vec![TaskKind::Regression, TaskKind::Classification]
 }
 
-/// What a model predicts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TaskKind {
-    /// The star rating (label `rating`).
-    Regression,
-    /// Good (rating >= the threshold) or not (label `good`).
-    Classification,
-}
-
-impl TaskKind {
-    /// `regression` / `classification`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TaskKind::Regression => "regression",
-            TaskKind::Classification => "classification",
-        }
-    }
-}
+pub use reelforest_core::TaskKind;
 
 /// The data source of a job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -68,24 +68,7 @@ pub struct GenreColumn {
     pub column: String,
 }
 
-/// What a task's forest predicts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TaskKind {
-    /// The star rating.
-    Regression,
-    /// Good or not (class 1 = good).
-    Classification,
-}
-
-impl TaskKind {
-    /// `regression` / `classification`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TaskKind::Regression => "regression",
-            TaskKind::Classification => "classification",
-        }
-    }
-}
+pub use reelforest_core::TaskKind;
 
 /// The model of one task.
 #[derive(Debug, Clone, PartialEq)]
