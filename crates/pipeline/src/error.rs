@@ -57,7 +57,17 @@ pub enum Error {
         /// Why.
         reason: String,
     },
-    /// A model file is unusable.
+    /// A model file does not decode: truncated, corrupt, foreign or inconsistent. The source
+    /// names the bad field.
+    #[error("model file {path}")]
+    ModelFile {
+        /// Where.
+        path: String,
+        /// What the decoder found.
+        #[source]
+        source: reelforest_proto::Error,
+    },
+    /// A model is missing or unusable.
     #[error("model file {path}: {reason}")]
     Model {
         /// Where.

@@ -130,7 +130,7 @@ pub async fn save(
     let bytes = proto::encode_model(&artifact);
     // Check what we wrote reads back: a model that cannot be loaded must fail the run, not
     // the first prediction.
-    proto::decode_model(&bytes).map_err(|e| bad(chain(&e)))?;
+    proto::decode_model(&bytes).map_err(|source| Error::ModelFile { path: path.clone(), source })?;
     warehouse.put(&path, bytes).await?;
     Ok(version)
 }
@@ -156,7 +156,8 @@ pub async fn load(warehouse: &Warehouse, name: &str, version: Option<u64>) -> Re
         });
     }
     let bytes = warehouse.get(&path).await?;
-    let artifact = proto::decode_model(&bytes).map_err(|e| Error::Model { path: path.clone(), reason: chain(&e) })?;
+    let artifact =
+        proto::decode_model(&bytes).map_err(|source| Error::ModelFile { path: path.clone(), source })?;
     if artifact.name != name || artifact.version != version {
         return Err(Error::Model {
             reason: format!(
@@ -220,17 +221,6 @@ fn valid_name(name: &str) -> bool {
     !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
-/// An error and its sources, `: `-separated.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
 
 fn proto_metrics(m: &Metrics) -> proto::Metrics {
     match m {
@@ -354,8 +344,20 @@ mod tests {
         save(wh, &spec, &feature_run(), &forests, &tasks).await.expect("save")
     }
 
+    /// An error and its sources, `: `-separated.
+    fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
     async fn load_err(wh: &Warehouse, name: &str, version: Option<u64>) -> String {
-        load(wh, name, version).await.expect_err("must fail").to_string()
+        chain(&load(wh, name, version).await.expect_err("must fail"))
     }
 
     #[tokio::test]
