@@ -24,7 +24,7 @@ use crate::codec;
 use crate::error::{Error, Result};
 use crate::histogram::LocalReducer;
 use crate::learner::{argmax, grow_validated};
-use crate::model::{FlatTree, QuantForest, Tree};
+use crate::model::{FlatTree, QMISSING, QuantForest, Tree};
 use crate::sampler::{BagSpec, in_bag_mask};
 pub use crate::split::Impurity;
 
@@ -636,18 +636,90 @@ impl Forest {
                 }
             }
         };
-        self.for_blocks_with(fill, out_per_row, out, emit);
+        // Ranks straight from the columns (no row-major f64 copy).
+        let fill_ranks =
+            |q: &QuantForest, start: usize, nb: usize, stride: usize, qb: &mut [u8]| {
+                for (f, c) in columns.iter().enumerate() {
+                    for (qv, v) in qb[f..]
+                        .iter_mut()
+                        .step_by(stride)
+                        .zip(&c.as_ref()[start..start + nb])
+                    {
+                        *qv = q.rank(f, *v);
+                    }
+                }
+            };
+        self.for_blocks_with(fill, fill_ranks, out_per_row, out, emit);
         Ok(())
     }
 
-    /// Runs every tree over blocks of [`BLOCK`] rows in parallel. `fill(start, nb, block)` writes
-    /// the raw features of rows `start..start + nb` row-major into `block`; then
-    /// `emit(leaves, start, nb, out_chunk)` gets the flat leaf id of row `r` in tree `t` at
-    /// `leaves[t * BLOCK + r]`. `out` holds `out_per_row` values per row.
-    fn for_blocks_with<T, G, F>(&self, fill: G, out_per_row: usize, out: &mut [T], emit: F)
-    where
+    /// Runs every tree over blocks of [`BLOCK`] rows in parallel. When the forest has its
+    /// ranked form, `fill_ranks(q, start, nb, stride, qblock)` writes the ranks of rows
+    /// `start..start + nb` row-major (`stride` bytes per row, the feature's rank at its index)
+    /// into `qblock`; otherwise `fill(start, nb, block)` writes their raw features row-major
+    /// into `block`. Then `emit(leaves, start, nb, out_chunk)` gets the flat leaf id of row
+    /// `r` in tree `t` at `leaves[t * BLOCK + r]`. `out` holds `out_per_row` values per row.
+    fn for_blocks_with<T, G, H, F>(
+        &self,
+        fill: G,
+        fill_ranks: H,
+        out_per_row: usize,
+        out: &mut [T],
+        emit: F,
+    ) where
         T: Send,
         G: Fn(usize, usize, &mut [f64]) + Sync,
+        H: Fn(&QuantForest, usize, usize, usize, &mut [u8]) + Sync,
+        F: Fn(&[u32], usize, usize, &mut [T]) + Sync,
+    {
+        let nf = self.num_features();
+        let nt = self.trees.len();
+        match &self.quant {
+            Some(q) if nf <= 16 => {
+                self.ranked_blocks::<16, _, _, _>(q, fill_ranks, out_per_row, out, emit);
+            }
+            Some(q) if nf <= 32 => {
+                self.ranked_blocks::<32, _, _, _>(q, fill_ranks, out_per_row, out, emit);
+            }
+            Some(q) if nf <= 64 => {
+                self.ranked_blocks::<64, _, _, _>(q, fill_ranks, out_per_row, out, emit);
+            }
+            Some(q) if nf <= 256 => {
+                self.ranked_blocks::<256, _, _, _>(q, fill_ranks, out_per_row, out, emit);
+            }
+            _ => out
+                .par_chunks_mut(BLOCK * out_per_row)
+                .enumerate()
+                .for_each_init(
+                    || (vec![0.0f64; BLOCK * nf], vec![0u32; BLOCK * nt]),
+                    |(block, leaves), (bi, chunk)| {
+                        let start = bi * BLOCK;
+                        let nb = chunk.len() / out_per_row;
+                        fill(start, nb, &mut block[..nb * nf]);
+                        for (t, tree) in self.flat.iter().enumerate() {
+                            tree.descend_block(
+                                &block[..nb * nf],
+                                nf,
+                                &mut leaves[t * BLOCK..t * BLOCK + nb],
+                            );
+                        }
+                        emit(leaves, start, nb, chunk);
+                    },
+                ),
+        }
+    }
+
+    /// [`Forest::for_blocks_with`] on ranked rows of `S` bytes (`S >= num_features`).
+    fn ranked_blocks<const S: usize, T, H, F>(
+        &self,
+        q: &QuantForest,
+        fill_ranks: H,
+        out_per_row: usize,
+        out: &mut [T],
+        emit: F,
+    ) where
+        T: Send,
+        H: Fn(&QuantForest, usize, usize, usize, &mut [u8]) + Sync,
         F: Fn(&[u32], usize, usize, &mut [T]) + Sync,
     {
         let nf = self.num_features();
@@ -655,46 +727,20 @@ impl Forest {
         out.par_chunks_mut(BLOCK * out_per_row)
             .enumerate()
             .for_each_init(
-                || {
-                    (
-                        vec![0.0f64; BLOCK * nf],
-                        vec![0u8; BLOCK * nf],
-                        vec![0u32; BLOCK * nt],
-                    )
-                },
-                |(block, qblock, leaves), (bi, chunk)| {
+                || (vec![[0u8; S]; BLOCK], vec![0u32; BLOCK * nt]),
+                |(qblock, leaves), (bi, chunk)| {
                     let start = bi * BLOCK;
                     let nb = chunk.len() / out_per_row;
-                    fill(start, nb, &mut block[..nb * nf]);
-                    match &self.quant {
-                        Some(q) => {
-                            for (qrow, row) in qblock
-                                .chunks_exact_mut(nf)
-                                .zip(block[..nb * nf].chunks_exact(nf))
-                            {
-                                for (f, (qv, v)) in qrow.iter_mut().zip(row).enumerate() {
-                                    *qv = q.rank(f, *v);
-                                }
-                            }
-                            let qb = &qblock[..nb * nf];
-                            let has_missing = qb.contains(&u8::MAX);
-                            for t in 0..nt {
-                                let cur = &mut leaves[t * BLOCK..t * BLOCK + nb];
-                                if has_missing {
-                                    q.descend_block::<true>(t, qb, nf, cur);
-                                } else {
-                                    q.descend_block::<false>(t, qb, nf, cur);
-                                }
-                            }
-                        }
-                        None => {
-                            for (t, tree) in self.flat.iter().enumerate() {
-                                tree.descend_block(
-                                    &block[..nb * nf],
-                                    nf,
-                                    &mut leaves[t * BLOCK..t * BLOCK + nb],
-                                );
-                            }
+                    let qb = &mut qblock[..nb];
+                    fill_ranks(q, start, nb, S, qb.as_flattened_mut());
+                    let qb = &qblock[..nb];
+                    let has_missing = qb.iter().any(|r| r[..nf].contains(&QMISSING));
+                    for t in 0..nt {
+                        let cur = &mut leaves[t * BLOCK..t * BLOCK + nb];
+                        if has_missing {
+                            q.descend_block::<S, true>(t, qb, cur);
+                        } else {
+                            q.descend_block::<S, false>(t, qb, cur);
                         }
                     }
                     emit(leaves, start, nb, chunk);
@@ -859,10 +905,20 @@ impl Forest {
                 actual: w.len(),
             });
         }
-        let masks: Vec<Vec<bool>> = self
+        // In-bag bits per tree (bit i % 64 of word i / 64), 1/8 of the memory of bools.
+        let masks: Vec<Vec<u64>> = self
             .trees
             .par_iter()
-            .map(|t| in_bag_mask(self.seed, t.tree_index(), self.bag, n))
+            .map(|t| {
+                let mut bits = vec![0u64; n.div_ceil(64)];
+                for (i, b) in in_bag_mask(self.seed, t.tree_index(), self.bag, n)
+                    .into_iter()
+                    .enumerate()
+                {
+                    bits[i / 64] |= u64::from(b) << (i % 64);
+                }
+                bits
+            })
             .collect();
         let k = self.width();
         let classification = self.task.num_classes() > 0;
@@ -886,35 +942,62 @@ impl Forest {
                 }
             }
         };
+        // The same through ranks: the rank of each bin's representative, per feature.
+        let bin_ranks: Vec<Vec<u8>> = match &self.quant {
+            Some(q) => reps
+                .iter()
+                .enumerate()
+                .map(|(f, rep)| rep.iter().map(|v| q.rank(f, *v)).collect())
+                .collect(),
+            None => Vec::new(),
+        };
+        let fill_ranks =
+            |_: &QuantForest, start: usize, nb: usize, stride: usize, qb: &mut [u8]| {
+                for (f, br) in bin_ranks.iter().enumerate() {
+                    for (qv, b) in qb[f..]
+                        .iter_mut()
+                        .step_by(stride)
+                        .zip(&binned.column(f)[start..start + nb])
+                    {
+                        *qv = br[*b as usize];
+                    }
+                }
+            };
         let mut per_row = vec![(0.0f64, 0.0f64, 0u32); n];
-        self.for_blocks_with(fill, 1, &mut per_row, |leaves, start, nb, chunk| {
-            let mut acc = vec![0.0; k];
-            for (r, out) in chunk.iter_mut().enumerate().take(nb) {
-                let i = start + r;
-                acc.iter_mut().for_each(|a| *a = 0.0);
-                let mut votes = 0u32;
-                for (t, tree) in self.flat.iter().enumerate() {
-                    if masks[t][i] {
+        self.for_blocks_with(
+            fill,
+            fill_ranks,
+            1,
+            &mut per_row,
+            |leaves, start, nb, chunk| {
+                let mut acc = vec![0.0; k];
+                for (r, out) in chunk.iter_mut().enumerate().take(nb) {
+                    let i = start + r;
+                    acc.iter_mut().for_each(|a| *a = 0.0);
+                    let mut votes = 0u32;
+                    for (t, tree) in self.flat.iter().enumerate() {
+                        if masks[t][i / 64] >> (i % 64) & 1 != 0 {
+                            continue;
+                        }
+                        votes += 1;
+                        for (a, v) in acc.iter_mut().zip(tree.values(leaves[t * BLOCK + r])) {
+                            *a += *v;
+                        }
+                    }
+                    if votes == 0 {
                         continue;
                     }
-                    votes += 1;
-                    for (a, v) in acc.iter_mut().zip(tree.values(leaves[t * BLOCK + r])) {
-                        *a += *v;
-                    }
+                    let w = weights.map_or(1.0, |w| w[i]);
+                    let e = if classification {
+                        f64::from(u8::from(self.class_from_proba(&acc) as f64 != labels[i]))
+                    } else {
+                        let d = acc[0] / f64::from(votes) - labels[i];
+                        d * d
+                    };
+                    *out = (w * e, w, 1);
                 }
-                if votes == 0 {
-                    continue;
-                }
-                let w = weights.map_or(1.0, |w| w[i]);
-                let e = if classification {
-                    f64::from(u8::from(self.class_from_proba(&acc) as f64 != labels[i]))
-                } else {
-                    let d = acc[0] / f64::from(votes) - labels[i];
-                    d * d
-                };
-                *out = (w * e, w, 1);
-            }
-        });
+            },
+        );
         // Summed in row order, so the result does not depend on the thread count.
         let (err_sum, w_sum, scored) = per_row.iter().fold((0.0, 0.0, 0usize), |a, b| {
             (a.0 + b.0, a.1 + b.1, a.2 + b.2 as usize)

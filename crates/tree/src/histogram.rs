@@ -43,6 +43,29 @@ impl RowStat for RegressionStat {
     }
 }
 
+/// Regression row without row weights (every weight 1): `[c, c, c·y, c·y·y]` from the bag
+/// count `c` and the label `y`, half the memory of [`RegressionStat`] and bit-identical sums
+/// (`c·1 = c`, and the products are formed in the same order).
+#[derive(Debug, Clone, Copy)]
+pub struct UnweightedRegressionStat {
+    /// Bag count.
+    pub count: f64,
+    /// Label.
+    pub label: f64,
+}
+
+impl RowStat for UnweightedRegressionStat {
+    #[inline(always)]
+    fn add_to(&self, hist: &mut [f64], bin: usize, _width: usize) {
+        let s = &mut hist[bin * 4..bin * 4 + 4];
+        let cy = self.count * self.label;
+        s[0] += self.count;
+        s[1] += self.count;
+        s[2] += cy;
+        s[3] += cy * self.label;
+    }
+}
+
 /// Classification row: bag count, weight and class index.
 #[derive(Debug, Clone, Copy)]
 pub struct ClassificationStat {

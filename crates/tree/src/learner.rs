@@ -15,7 +15,7 @@ use crate::error::Result;
 use crate::forest::{ForestParams, Task, validate_inputs};
 use crate::histogram::{
     ClassificationStat, HistLayout, Histogram, HistogramReducer, LocalReducer, ReduceContext,
-    RegressionStat, RowStat,
+    RegressionStat, RowStat, UnweightedRegressionStat,
 };
 use crate::model::{Node, Split, Tree};
 use crate::partition::DataPartition;
@@ -71,52 +71,63 @@ pub(crate) fn grow_validated(
         tree_index,
     };
     let weight_of = |i: usize| weights.map_or(1.0, |w| w[i]);
-    let nodes = match params.task {
-        Task::Regression => {
-            let mut rows = Vec::new();
-            let mut stats = Vec::new();
-            for (i, &y) in labels.iter().enumerate() {
-                let c = bag.draw(&mut rng);
-                let w = weight_of(i);
-                if c > 0 && w > 0.0 {
-                    let c = f64::from(c);
-                    rows.push(i as u32);
-                    stats.push(RegressionStat([c, c * w, c * w * y, c * w * y * y]));
-                }
-            }
-            grow(
-                binned,
-                &cfg,
-                DataPartition::new(binned, &rows, stats),
-                4,
-                reducer,
-                &mut rng,
-                |t| {
-                    let w = t[1];
-                    (if w > 0.0 { t[2] / w } else { 0.0 }, Vec::new())
-                },
-            )?
+    // In-bag rows (count > 0, weight > 0) and their bag counts (at most 64, see
+    // `BagSampler`), so the statistics below are allocated at their exact size.
+    // (Reserved for every row: pages past the in-bag count are never touched.)
+    let mut rows = Vec::with_capacity(labels.len());
+    let mut counts: Vec<u8> = Vec::with_capacity(labels.len());
+    for i in 0..labels.len() {
+        let c = bag.draw(&mut rng);
+        if c > 0 && weight_of(i) > 0.0 {
+            rows.push(i as u32);
+            counts.push(c as u8);
         }
-        Task::Classification { num_classes } => {
-            let mut rows = Vec::new();
-            let mut stats = Vec::new();
-            for (i, &y) in labels.iter().enumerate() {
-                let c = bag.draw(&mut rng);
-                let w = weight_of(i);
-                if c > 0 && w > 0.0 {
-                    let c = f64::from(c);
-                    rows.push(i as u32);
-                    stats.push(ClassificationStat {
-                        count: c,
-                        weight: c * w,
-                        class: y as u32,
-                    });
-                }
-            }
+    }
+    let in_bag = || {
+        rows.iter()
+            .zip(&counts)
+            .map(|(&i, &c)| (i as usize, f64::from(c)))
+    };
+    let nodes = match (params.task, weights) {
+        (Task::Regression, None) => {
+            let stats: Vec<_> = in_bag()
+                .map(|(i, c)| UnweightedRegressionStat {
+                    count: c,
+                    label: labels[i],
+                })
+                .collect();
+            drop(counts);
+            let part = DataPartition::new(binned, &rows, stats);
+            drop(rows);
+            grow(binned, &cfg, part, 4, reducer, &mut rng, regression_leaf)?
+        }
+        (Task::Regression, Some(_)) => {
+            let stats: Vec<_> = in_bag()
+                .map(|(i, c)| {
+                    let (w, y) = (weight_of(i), labels[i]);
+                    RegressionStat([c, c * w, c * w * y, c * w * y * y])
+                })
+                .collect();
+            drop(counts);
+            let part = DataPartition::new(binned, &rows, stats);
+            drop(rows);
+            grow(binned, &cfg, part, 4, reducer, &mut rng, regression_leaf)?
+        }
+        (Task::Classification { num_classes }, _) => {
+            let stats: Vec<_> = in_bag()
+                .map(|(i, c)| ClassificationStat {
+                    count: c,
+                    weight: c * weight_of(i),
+                    class: labels[i] as u32,
+                })
+                .collect();
+            drop(counts);
+            let part = DataPartition::new(binned, &rows, stats);
+            drop(rows);
             grow(
                 binned,
                 &cfg,
-                DataPartition::new(binned, &rows, stats),
+                part,
                 1 + num_classes as usize,
                 reducer,
                 &mut rng,
@@ -128,6 +139,12 @@ pub(crate) fn grow_validated(
         }
     };
     Tree::new(tree_index, params.task.num_classes(), nodes)
+}
+
+/// Regression leaf value: the weighted mean label.
+fn regression_leaf(t: &[f64]) -> (f64, Vec<f64>) {
+    let w = t[1];
+    (if w > 0.0 { t[2] / w } else { 0.0 }, Vec::new())
 }
 
 /// Index of the first maximum.

@@ -343,7 +343,7 @@ impl FlatTree {
 }
 
 /// Rank code of a missing value in a [`QuantForest`] block.
-const QMISSING: u8 = u8::MAX;
+pub(crate) const QMISSING: u8 = u8::MAX;
 
 /// A node of a [`QuantTree`]: 8 bytes.
 #[derive(Debug, Clone, Copy)]
@@ -356,9 +356,16 @@ struct QNode {
     missing_left: u8,
 }
 
+/// Rows of a ranked block walked together by [`QuantForest::descend_block`]: their cursors
+/// stay in registers and their independent walks hide each other's load latency.
+const GROUP: usize = 8;
+
 #[derive(Debug, Clone)]
 struct QuantTree {
+    /// Flat nodes padded with self-looping leaves to a power-of-two length, so `id & mask`
+    /// is always in bounds (and the compiler drops the bounds check).
     nodes: Vec<QNode>,
+    mask: usize,
     depth: usize,
 }
 
@@ -368,6 +375,7 @@ struct QuantTree {
 /// when each feature has at most 254 distinct thresholds (always true for forests trained here).
 #[derive(Debug, Clone)]
 pub(crate) struct QuantForest {
+    /// Per feature: the sorted distinct thresholds.
     cuts: Vec<Vec<f64>>,
     trees: Vec<QuantTree>,
 }
@@ -395,9 +403,8 @@ impl QuantForest {
         }
         let trees = flat
             .iter()
-            .map(|t| QuantTree {
-                depth: t.depth,
-                nodes: t
+            .map(|t| {
+                let mut nodes: Vec<QNode> = t
                     .nodes
                     .iter()
                     .enumerate()
@@ -420,47 +427,77 @@ impl QuantForest {
                             }
                         }
                     })
-                    .collect(),
+                    .collect();
+                let len = nodes.len().next_power_of_two();
+                while nodes.len() < len {
+                    nodes.push(QNode {
+                        left: nodes.len() as u32,
+                        feature: 0,
+                        thr: QMISSING,
+                        missing_left: 1,
+                    });
+                }
+                QuantTree {
+                    nodes,
+                    mask: len - 1,
+                    depth: t.depth,
+                }
             })
             .collect();
         Some(QuantForest { cuts, trees })
     }
 
-    /// Rank of a raw value of feature `f`.
+    /// Rank of a raw value of feature `f`: the number of the feature's thresholds below `x`
+    /// ([`QMISSING`] for `NaN`); `partition_point` compiles to a branch-free search.
     #[inline]
     pub(crate) fn rank(&self, f: usize, x: f64) -> u8 {
         if x.is_nan() {
-            QMISSING
-        } else {
-            self.cuts[f].partition_point(|c| *c < x) as u8
+            return QMISSING;
         }
+        self.cuts[f].partition_point(|c| *c < x) as u8
     }
 
-    /// Sends a block of ranked rows (row-major, `nf` per row) down tree `t`; `cur[r]` ends as
-    /// the flat leaf id of row `r`. `HAS_MISSING = false` is a faster path for blocks without
-    /// missing values.
+    /// Sends a block of ranked rows (row-major, `S` bytes per row, `S` a power of two no
+    /// smaller than the feature count) down tree `t`; `cur[r]` ends as the flat leaf id of
+    /// row `r`. `HAS_MISSING = false` is a faster path for blocks without missing values.
     #[inline]
-    pub(crate) fn descend_block<const HAS_MISSING: bool>(
+    pub(crate) fn descend_block<const S: usize, const HAS_MISSING: bool>(
         &self,
         t: usize,
-        block: &[u8],
-        nf: usize,
+        block: &[[u8; S]],
         cur: &mut [u32],
     ) {
         let tree = &self.trees[t];
-        cur.iter_mut().for_each(|c| *c = 0);
         let nodes = &tree.nodes[..];
-        for _ in 0..tree.depth {
-            for (row, c) in block.chunks_exact(nf).zip(cur.iter_mut()) {
-                let n = nodes[*c as usize];
-                let q = row[n.feature as usize];
-                let right = if HAS_MISSING {
-                    (q > n.thr) & !((q == QMISSING) & (n.missing_left != 0))
-                } else {
-                    q > n.thr
-                };
-                *c = n.left + u32::from(right);
+        let mask = tree.mask;
+        assert!(mask < nodes.len() && S.is_power_of_two());
+        let step = |c: u32, row: &[u8; S]| -> u32 {
+            let n = nodes[c as usize & mask];
+            let q = row[usize::from(n.feature) & (S - 1)];
+            let right = if HAS_MISSING {
+                (q > n.thr) & !((q == QMISSING) & (n.missing_left != 0))
+            } else {
+                q > n.thr
+            };
+            n.left + u32::from(right)
+        };
+        let (groups, rest) = block.as_chunks::<GROUP>();
+        let (cgroups, crest) = cur.as_chunks_mut::<GROUP>();
+        for (rows, cg) in groups.iter().zip(cgroups.iter_mut()) {
+            let mut c = [0u32; GROUP];
+            for _ in 0..tree.depth {
+                for k in 0..GROUP {
+                    c[k] = step(c[k], &rows[k]);
+                }
             }
+            *cg = c;
+        }
+        for (row, c) in rest.iter().zip(crest.iter_mut()) {
+            let mut x = 0u32;
+            for _ in 0..tree.depth {
+                x = step(x, row);
+            }
+            *c = x;
         }
     }
 }

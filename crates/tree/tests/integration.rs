@@ -667,3 +667,109 @@ fn single_tree_matches_linfa_training_accuracy() {
         }
     }
 }
+
+/// The batch paths (ranked blocks for up to 256 features, raw f64 blocks beyond) agree
+/// bit for bit with walking each tree's nodes on the raw row, including missing values,
+/// infinities and values equal to a threshold.
+#[test]
+fn batch_prediction_matches_the_raw_tree_walk() {
+    for (nf, task, bins) in [
+        (3, Task::Regression, 32),
+        (20, Task::Regression, 256),
+        (40, Task::Classification { num_classes: 3 }, 32),
+        (70, Task::Regression, 16),
+        (300, Task::Regression, 32),
+    ] {
+        let mut g = Gen(nf as u64);
+        let rows = 600;
+        let mut cols = columns(&mut g, rows, nf);
+        for c in cols.iter_mut() {
+            for v in c.iter_mut() {
+                if g.next() < 0.05 {
+                    *v = f64::NAN;
+                }
+            }
+        }
+        let y: Vec<f64> = (0..rows)
+            .map(|i| {
+                let x = |f: usize| if cols[f][i].is_nan() { 0.3 } else { cols[f][i] };
+                let v = x(0) + 2.0 * x(1) * x(2 % nf);
+                match task {
+                    Task::Regression => v,
+                    Task::Classification { .. } => (v * 1.5).floor().min(2.0),
+                }
+            })
+            .collect();
+        let params = ForestParams {
+            task,
+            num_trees: 7,
+            max_depth: 8,
+            max_bins: bins,
+            impurity: if task == Task::Regression {
+                Impurity::Variance
+            } else {
+                Impurity::Gini
+            },
+            ..ForestParams::regression()
+        };
+        let binned = params.bin(&cols).unwrap();
+        let forest = train(&binned, &y, None, &params).unwrap();
+        // Test rows: fresh values, some NaN / ±inf, some exactly on a threshold.
+        let thresholds: Vec<(usize, f64)> = forest
+            .trees()
+            .iter()
+            .flat_map(|t| t.nodes().iter().filter_map(|n| n.split.as_ref()))
+            .map(|s| (s.feature as usize, s.threshold))
+            .collect();
+        let n = 1000;
+        let mut test = columns(&mut g, n, nf);
+        #[allow(clippy::needless_range_loop)]
+        for i in 0..n {
+            match g.below(10) {
+                0 => test[g.below(nf)][i] = f64::NAN,
+                1 => test[g.below(nf)][i] = f64::INFINITY,
+                2 => test[g.below(nf)][i] = f64::NEG_INFINITY,
+                _ => {
+                    for _ in 0..3 {
+                        let (f, t) = thresholds[g.below(thresholds.len())];
+                        test[f][i] = t;
+                    }
+                }
+            }
+        }
+        let leaves = forest.predict_leaves(&test).unwrap();
+        let nt = forest.num_trees();
+        let pred = forest.predict(&test).unwrap();
+        let proba = (task != Task::Regression).then(|| forest.predict_proba(&test).unwrap());
+        for i in 0..n {
+            let row: Vec<f64> = test.iter().map(|c| c[i]).collect();
+            let mut sum = 0.0;
+            let mut dist = [0.0; 3];
+            for (t, tree) in forest.trees().iter().enumerate() {
+                let leaf = tree.leaf_index(&row);
+                assert_eq!(
+                    leaves[i * nt + t] as usize,
+                    leaf,
+                    "nf {nf} row {i} tree {t}"
+                );
+                let node = &tree.nodes()[leaf];
+                sum += node.prediction;
+                if !node.class_weights.is_empty() {
+                    let total: f64 = node.class_weights.iter().sum();
+                    for (d, c) in dist.iter_mut().zip(&node.class_weights) {
+                        *d += if total > 0.0 { c / total } else { 0.0 };
+                    }
+                }
+            }
+            match &proba {
+                None => assert_eq!(pred[i].to_bits(), (sum / nt as f64).to_bits()),
+                Some(p) => {
+                    for k in 0..3 {
+                        assert_eq!(p[i * 3 + k].to_bits(), (dist[k] / nt as f64).to_bits());
+                    }
+                    assert_eq!(pred[i], forest.predict_row(&row).unwrap());
+                }
+            }
+        }
+    }
+}
