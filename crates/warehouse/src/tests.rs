@@ -65,3 +65,18 @@ async fn schema_mismatch_is_refused() {
     let err = w.write(&batch()).await.expect_err("mismatch");
     assert!(matches!(err, Error::SchemaMismatch { .. }));
 }
+
+#[tokio::test]
+async fn file_urls_and_paths_open_the_same_warehouse() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let by_path = Warehouse::open(dir.path().to_str().expect("utf8")).expect("open path");
+    let b = batch();
+    let mut w = by_path.writer("raw", "ratings", b.schema()).await.expect("writer");
+    w.write(&b).await.expect("write");
+    w.finish("test").await.expect("finish");
+    let url = url::Url::from_directory_path(dir.path()).expect("url");
+    let by_url = Warehouse::open(url.as_str()).expect("open url");
+    assert_eq!(by_url.root(), by_path.root());
+    let m = by_url.manifest("raw", "ratings").await.expect("manifest via file://");
+    assert_eq!(m.row_count, 3);
+}
