@@ -5,6 +5,7 @@ use datafusion::arrow::array::{Array, Float64Array, Int64Array};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::prelude::SessionContext;
+use futures::StreamExt;
 use reelforest_features::FeatureRun;
 
 /// One feature table (`<run>.train` or `<run>.test`) in column-major form.
@@ -41,11 +42,13 @@ impl Dataset {
         let mut cols = vec!["user_id".to_string(), "movie_id".to_string(), quote(&run.label), quote(&run.good_label)];
         cols.extend(run.feature_columns.iter().map(|c| quote(c)));
         let sql = format!("SELECT {} FROM {sql_name} ORDER BY user_id, movie_id", cols.join(", "));
-        let batches = ctx
+        // Stream the batches: each is copied into the columns and dropped, so the table is never
+        // held twice (Arrow batches and f64 columns) at once.
+        let mut stream = ctx
             .sql(&sql)
             .await
             .map_err(|source| Error::Query { what: sql_name.to_string(), source })?
-            .collect()
+            .execute_stream()
             .await
             .map_err(|source| Error::Query { what: sql_name.to_string(), source })?;
         let n_features = run.feature_columns.len();
@@ -54,7 +57,8 @@ impl Dataset {
             columns: vec![Vec::new(); n_features],
             ..Dataset::default()
         };
-        for b in &batches {
+        while let Some(b) = stream.next().await {
+            let b = b.map_err(|source| Error::Query { what: sql_name.to_string(), source })?;
             ds.user_id.extend(ints(b.column(0), sql_name, "user_id")?);
             ds.movie_id.extend(ints(b.column(1), sql_name, "movie_id")?);
             ds.rating.extend(floats(b.column(2), sql_name, &run.label)?);
