@@ -278,6 +278,12 @@ fn check_columns<C: AsRef<[f64]>>(columns: &[C]) -> Result<usize> {
     if n > u32::MAX as usize {
         return Err(Error::param("features", "more than 2^32 - 1 rows"));
     }
+    check_lengths(columns, n)?;
+    Ok(n)
+}
+
+/// Checks that every column has `n` rows; the error names the first column that does not.
+pub(crate) fn check_lengths<C: AsRef<[f64]>>(columns: &[C], n: usize) -> Result<()> {
     for (f, c) in columns.iter().enumerate() {
         if c.as_ref().len() != n {
             return Err(Error::LengthMismatch {
@@ -287,7 +293,7 @@ fn check_columns<C: AsRef<[f64]>>(columns: &[C]) -> Result<usize> {
             });
         }
     }
-    Ok(n)
+    Ok(())
 }
 
 /// Deterministic sorted sample of `k` row indices out of `n` (Floyd's algorithm); `None` if

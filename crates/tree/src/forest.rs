@@ -602,15 +602,7 @@ impl Forest {
             });
         }
         let n = Self::num_rows(columns);
-        for (f, c) in columns.iter().enumerate() {
-            if c.as_ref().len() != n {
-                return Err(Error::LengthMismatch {
-                    what: format!("feature column {f}"),
-                    expected: n,
-                    actual: c.as_ref().len(),
-                });
-            }
-        }
+        crate::binning::check_lengths(columns, n)?;
         Ok(n)
     }
 
