@@ -84,14 +84,15 @@ pub async fn run_job(spec: &JobSpec, opts: &RunOptions, progress: &dyn Progress)
     let t = Instant::now();
     let mut tasks = Vec::new();
     let mut forests = Vec::new();
+    let mut bins = train::BinCache::new(&train_ds);
     for (task, cfg) in &best {
-        let binned = train::bin(&train_ds, cfg.max_bins, cfg.seed)?;
+        let binned = bins.get(cfg)?;
         let fit_started = Instant::now();
-        let forest = train::fit(&binned, &train_ds, cfg, *task, progress, &format!("train {}", task.as_str()))?;
+        let forest = train::fit(binned, &train_ds, cfg, *task, progress, &format!("train {}", task.as_str()))?;
         let fit_seconds = fit_started.elapsed().as_secs_f64();
         let test = train::evaluate(&forest, &test_ds, *task)?.metrics();
         let train_metrics = train::evaluate(&forest, &train_ds, *task)?.metrics();
-        let oob = forest.oob_error(&binned, train::labels(&train_ds, *task), None)?;
+        let oob = forest.oob_error(binned, train::labels(&train_ds, *task), None)?;
         let mut importances: Vec<(String, f64)> =
             honest.feature_columns.iter().cloned().zip(forest.feature_importances()).collect();
         importances.sort_by(|a, b| b.1.total_cmp(&a.1));
@@ -123,9 +124,9 @@ pub async fn run_job(spec: &JobSpec, opts: &RunOptions, progress: &dyn Progress)
         warehouse.register_all(&ctx).await?;
         let ltrain = Dataset::load(&ctx, "leaky.train", &leaky).await?;
         let ltest = Dataset::load(&ctx, "leaky.test", &leaky).await?;
+        let mut bins = train::BinCache::new(&ltrain);
         for (task, cfg) in &best {
-            let binned = train::bin(&ltrain, cfg.max_bins, cfg.seed)?;
-            let forest = train::fit(&binned, &ltrain, cfg, *task, progress, &format!("audit {}", task.as_str()))?;
+            let forest = train::fit(bins.get(cfg)?, &ltrain, cfg, *task, progress, &format!("audit {}", task.as_str()))?;
             let leaky_metrics = train::evaluate(&forest, &ltest, *task)?.metrics();
             let honest_metrics =
                 tasks.iter().find(|r| r.task == *task).map(|r| r.test.clone()).ok_or_else(|| Error::Spec {
@@ -199,12 +200,12 @@ async fn tune(
         let fold = fold_features(ctx, warehouse, spec, honest, &run, k, progress).await?;
         let ftrain = Dataset::load(ctx, &format!("{run}.train"), &fold).await?;
         let fvalid = Dataset::load(ctx, &format!("{run}.test"), &fold).await?;
+        let mut bins = train::BinCache::new(&ftrain);
         for (ti, &task) in spec.tasks.iter().enumerate() {
             let metric = metric_of(task);
             for (i, cfg) in points.iter().enumerate() {
-                let binned = train::bin(&ftrain, cfg.max_bins, cfg.seed)?;
                 let label = format!("cv {} fold {}/{folds} point {}/{}", task.as_str(), k + 1, i + 1, points.len());
-                let forest = train::fit(&binned, &ftrain, cfg, task, progress, &label)?;
+                let forest = train::fit(bins.get(cfg)?, &ftrain, cfg, task, progress, &label)?;
                 let m = train::evaluate(&forest, &fvalid, task)?.metrics();
                 let (v, _) = m.get(&metric).ok_or_else(|| Error::Spec {
                     origin: "job".into(),

@@ -59,6 +59,31 @@ pub fn bin(ds: &Dataset, max_bins: u32, seed: u64) -> Result<BinnedMatrix> {
     Ok(BinnedMatrix::from_columns(&ds.columns, max_bins as usize, seed)?)
 }
 
+/// Binned matrices of one dataset, keyed by `(maxBins, seed)`: every task and grid point that
+/// shares those reuses one binning instead of redoing it.
+#[derive(Debug)]
+pub struct BinCache<'a> {
+    ds: &'a Dataset,
+    binned: std::collections::BTreeMap<(u32, u64), BinnedMatrix>,
+}
+
+impl<'a> BinCache<'a> {
+    /// An empty cache over `ds`.
+    pub fn new(ds: &'a Dataset) -> Self {
+        BinCache { ds, binned: std::collections::BTreeMap::new() }
+    }
+
+    /// The bins for `cfg`'s `maxBins` and seed, computed on first use.
+    pub fn get(&mut self, cfg: &ForestConfig) -> Result<&BinnedMatrix> {
+        let key = (cfg.max_bins, cfg.seed);
+        if !self.binned.contains_key(&key) {
+            let b = bin(self.ds, cfg.max_bins, cfg.seed)?;
+            self.binned.insert(key, b);
+        }
+        Ok(&self.binned[&key])
+    }
+}
+
 /// Fits one forest on already-binned training rows.
 pub fn fit(
     binned: &BinnedMatrix,
