@@ -37,10 +37,7 @@ fn peak_rss_mb() -> f64 {
 }
 
 fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 /// Deterministic uniform [0, 1) values (SplitMix64).
@@ -57,9 +54,7 @@ impl Gen {
 
 fn synth(rows: usize, features: usize, seed: u64) -> (Vec<Vec<f64>>, Vec<f64>) {
     let mut g = Gen(seed);
-    let cols: Vec<Vec<f64>> = (0..features)
-        .map(|_| (0..rows).map(|_| g.next()).collect())
-        .collect();
+    let cols: Vec<Vec<f64>> = (0..features).map(|_| (0..rows).map(|_| g.next()).collect()).collect();
     let y = (0..rows)
         .map(|i| {
             let x = |f: usize| cols[f % features][i];
@@ -80,19 +75,12 @@ fn main() {
     let depth = env("BENCH_DEPTH", 10) as u32;
     println!("threads: {}", rayon::current_num_threads());
     let (cols, y) = synth(rows, features, 1);
-    let params = ForestParams {
-        num_trees: trees,
-        max_depth: depth,
-        ..ForestParams::regression()
-    };
+    let params = ForestParams { num_trees: trees, max_depth: depth, ..ForestParams::regression() };
 
     let t = Instant::now();
     let binned = BinnedMatrix::from_columns(&cols, params.max_bins, params.seed).expect("bin");
     let bin_s = t.elapsed().as_secs_f64();
-    println!(
-        "binning {rows} x {features}: {bin_s:.2} s ({} MB of bins)",
-        binned.heap_bytes() / 1_000_000
-    );
+    println!("binning {rows} x {features}: {bin_s:.2} s ({} MB of bins)", binned.heap_bytes() / 1_000_000);
 
     let rss_before_fit = peak_rss_mb();
     let t = Instant::now();
@@ -106,10 +94,18 @@ fn main() {
         forest.total_num_nodes(),
         forest.to_bytes().len() as f64 / 1e6
     );
+    let (gained, bins_mb, model_mb) =
+        (rss_after_fit - rss_before_fit, binned.heap_bytes() as f64 / 1e6, forest.heap_bytes() as f64 / 1e6);
     println!(
-        "peak RSS: {rss_before_fit:.0} MB before fit (raw columns + labels + bins), {rss_after_fit:.0} MB after fit (+{:.0} MB for training; bins {:.0} MB)",
-        rss_after_fit - rss_before_fit,
-        binned.heap_bytes() as f64 / 1e6
+        "peak RSS: {rss_before_fit:.0} MB before fit (raw columns + labels + bins), {rss_after_fit:.0} MB after fit (+{gained:.0} MB for training; bins {bins_mb:.0} MB, model in memory {model_mb:.0} MB)"
+    );
+    // Budget (issue 3): training memory under 2× the binned matrix plus the trees, i.e. what
+    // the fit adds on top of the bins stays under one more binned matrix plus the model.
+    println!(
+        "training memory: bins + gained = {:.0} MB vs budget 2 × bins + model = {:.0} MB ({})",
+        bins_mb + gained,
+        2.0 * bins_mb + model_mb,
+        if bins_mb + gained <= 2.0 * bins_mb + model_mb { "within" } else { "over" }
     );
 
     // Best of `BENCH_PREDICT_REPS` runs (default 1).
@@ -124,9 +120,7 @@ fn main() {
     // FNV-1a of the encoded forest and of the prediction bits, to check that engine changes
     // keep forests and predictions bit-identical.
     let fnv = |bytes: &mut dyn Iterator<Item = u8>| {
-        bytes.fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        })
+        bytes.fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
     };
     println!(
         "forest hash {:016x}, prediction hash {:016x}",
@@ -144,12 +138,7 @@ fn main() {
 
     let t = Instant::now();
     let oob = forest.oob_error(&binned, &y, None).expect("oob");
-    println!(
-        "oob MSE {:.5} over {} rows in {:.2} s",
-        oob.error,
-        oob.rows_scored,
-        t.elapsed().as_secs_f64()
-    );
+    println!("oob MSE {:.5} over {} rows in {:.2} s", oob.error, oob.rows_scored, t.elapsed().as_secs_f64());
 
     // Single unrestricted classification tree: ours vs linfa-trees (exact CART).
     let n = env("BENCH_LINFA_ROWS", 20_000);
@@ -166,22 +155,12 @@ fn main() {
     let b = BinnedMatrix::from_columns(&ccols, 256, 0).expect("bin");
     let f = train(&b, &labels, None, &p).expect("train");
     let ours = t.elapsed().as_secs_f64();
-    let acc = f
-        .predict(&ccols)
-        .expect("predict")
-        .iter()
-        .zip(&labels)
-        .filter(|(a, b)| a == b)
-        .count() as f64
-        / n as f64;
+    let acc = f.predict(&ccols).expect("predict").iter().zip(&labels).filter(|(a, b)| a == b).count() as f64 / n as f64;
     let x = ndarray::Array2::from_shape_fn((n, 10), |(i, j)| ccols[j][i]);
     let yl = ndarray::Array1::from_iter(labels.iter().map(|v| *v as usize));
     let ds = Dataset::new(x, yl.clone());
     let t = Instant::now();
-    let model = linfa_trees::DecisionTree::params()
-        .max_depth(Some(64))
-        .fit(&ds)
-        .expect("linfa");
+    let model = linfa_trees::DecisionTree::params().max_depth(Some(64)).fit(&ds).expect("linfa");
     let theirs = t.elapsed().as_secs_f64();
     let lp = model.predict(&ds);
     let lacc = lp.iter().zip(yl.iter()).filter(|(a, b)| a == b).count() as f64 / n as f64;

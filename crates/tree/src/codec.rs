@@ -111,12 +111,7 @@ struct Reader<'a> {
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
         let end = self.pos.checked_add(n).filter(|e| *e <= self.b.len());
-        let end = end.ok_or_else(|| {
-            Error::Decode(format!(
-                "truncated while reading {what} at byte {}",
-                self.pos
-            ))
-        })?;
+        let end = end.ok_or_else(|| Error::Decode(format!("truncated while reading {what} at byte {}", self.pos)))?;
         let s = &self.b[self.pos..end];
         self.pos = end;
         Ok(s)
@@ -153,9 +148,7 @@ impl<'a> Reader<'a> {
     fn count(&mut self, what: &str, min_item_bytes: usize) -> Result<usize> {
         let n = self.u32(what)? as usize;
         if n.saturating_mul(min_item_bytes) > self.b.len() - self.pos {
-            return Err(Error::Decode(format!(
-                "{what} {n} exceeds the remaining bytes"
-            )));
+            return Err(Error::Decode(format!("{what} {n} exceeds the remaining bytes")));
         }
         Ok(n)
     }
@@ -168,10 +161,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Forest> {
     }
     let version = r.u32("version")?;
     if version != VERSION {
-        return Err(Error::UnsupportedVersion {
-            found: version,
-            supported: VERSION,
-        });
+        return Err(Error::UnsupportedVersion { found: version, supported: VERSION });
     }
     let tag = r.u8("task")?;
     let num_classes = r.u32("numClasses")?;
@@ -179,9 +169,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Forest> {
         (0, 0) => Task::Regression,
         (1, k) if k >= 2 => Task::Classification { num_classes: k },
         _ => {
-            return Err(Error::Decode(format!(
-                "bad task tag {tag} with {num_classes} classes"
-            )));
+            return Err(Error::Decode(format!("bad task tag {tag} with {num_classes} classes")));
         }
     };
     let num_features = r.u32("numFeatures")? as usize;
@@ -190,26 +178,17 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Forest> {
     let bootstrap = r.bool("bootstrap")?;
     let thresholds = if r.bool("thresholds")? {
         let n = r.count("thresholds length", 8)?;
-        Some(
-            (0..n)
-                .map(|_| r.f64("threshold"))
-                .collect::<Result<Vec<_>>>()?,
-        )
+        Some((0..n).map(|_| r.f64("threshold")).collect::<Result<Vec<_>>>()?)
     } else {
         None
     };
     if !(subsampling_rate > 0.0 && subsampling_rate <= 1.0) {
-        return Err(Error::Decode(format!(
-            "bad subsamplingRate {subsampling_rate}"
-        )));
+        return Err(Error::Decode(format!("bad subsamplingRate {subsampling_rate}")));
     }
     if let Some(t) = &thresholds
         && t.len() != num_classes as usize
     {
-        return Err(Error::Decode(format!(
-            "{} thresholds for {num_classes} classes",
-            t.len()
-        )));
+        return Err(Error::Decode(format!("{} thresholds for {num_classes} classes", t.len())));
     }
     let k = num_classes as usize;
     let num_trees = r.count("numTrees", 8)?;
@@ -223,9 +202,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Forest> {
             let count = r.f64("count")?;
             let weight = r.f64("weight")?;
             let prediction = r.f64("prediction")?;
-            let class_weights = (0..k)
-                .map(|_| r.f64("class weight"))
-                .collect::<Result<Vec<_>>>()?;
+            let class_weights = (0..k).map(|_| r.f64("class weight")).collect::<Result<Vec<_>>>()?;
             let split = if r.bool("isSplit")? {
                 Some(Split {
                     feature: r.u32("feature")?,
@@ -239,26 +216,13 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Forest> {
             } else {
                 None
             };
-            nodes.push(Node {
-                split,
-                impurity,
-                count,
-                weight,
-                prediction,
-                class_weights,
-            });
+            nodes.push(Node { split, impurity, count, weight, prediction, class_weights });
         }
         trees.push(Tree::new(tree_index, num_classes, nodes)?);
     }
     if r.pos != bytes.len() {
-        return Err(Error::Decode(format!(
-            "{} trailing bytes",
-            bytes.len() - r.pos
-        )));
+        return Err(Error::Decode(format!("{} trailing bytes", bytes.len() - r.pos)));
     }
-    let bag = BagSpec {
-        subsampling_rate,
-        bootstrap,
-    };
+    let bag = BagSpec { subsampling_rate, bootstrap };
     Forest::assemble(task, num_features, seed, bag, thresholds, trees)
 }

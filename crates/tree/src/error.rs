@@ -95,9 +95,6 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn param(param: &'static str, reason: impl Into<String>) -> Self {
-        Error::InvalidParam {
-            param,
-            reason: reason.into(),
-        }
+        Error::InvalidParam { param, reason: reason.into() }
     }
 }

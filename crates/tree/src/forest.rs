@@ -103,14 +103,10 @@ impl FromStr for FeatureSubsetStrategy {
 impl FeatureSubsetStrategy {
     fn check(self) -> Result<()> {
         match self {
-            Self::Fraction(f) if !(f > 0.0 && f <= 1.0) => Err(Error::param(
-                "featureSubsetStrategy",
-                format!("fraction must be in (0, 1], got {f}"),
-            )),
-            Self::Count(0) => Err(Error::param(
-                "featureSubsetStrategy",
-                "feature count must be >= 1",
-            )),
+            Self::Fraction(f) if !(f > 0.0 && f <= 1.0) => {
+                Err(Error::param("featureSubsetStrategy", format!("fraction must be in (0, 1], got {f}")))
+            }
+            Self::Count(0) => Err(Error::param("featureSubsetStrategy", "feature count must be >= 1")),
             _ => Ok(()),
         }
     }
@@ -194,11 +190,7 @@ impl ForestParams {
 
     /// Spark's `RandomForestClassifier` defaults for `num_classes` classes.
     pub fn classification(num_classes: u32) -> Self {
-        ForestParams {
-            task: Task::Classification { num_classes },
-            impurity: Impurity::Gini,
-            ..Self::regression()
-        }
+        ForestParams { task: Task::Classification { num_classes }, impurity: Impurity::Gini, ..Self::regression() }
     }
 
     /// Checks every parameter; the error names the first bad one.
@@ -207,51 +199,33 @@ impl ForestParams {
             return Err(Error::param("numTrees", "must be >= 1"));
         }
         if !(2..=MAX_SUPPORTED_BINS).contains(&self.max_bins) {
-            return Err(Error::param(
-                "maxBins",
-                format!("must be in 2..=256, got {}", self.max_bins),
-            ));
+            return Err(Error::param("maxBins", format!("must be in 2..=256, got {}", self.max_bins)));
         }
         if self.min_instances_per_node == 0 {
             return Err(Error::param("minInstancesPerNode", "must be >= 1"));
         }
         if !(self.min_info_gain >= 0.0 && self.min_info_gain.is_finite()) {
-            return Err(Error::param(
-                "minInfoGain",
-                format!("must be finite and >= 0, got {}", self.min_info_gain),
-            ));
+            return Err(Error::param("minInfoGain", format!("must be finite and >= 0, got {}", self.min_info_gain)));
         }
         if !(self.min_weight_fraction_per_node >= 0.0 && self.min_weight_fraction_per_node < 0.5) {
             return Err(Error::param(
                 "minWeightFractionPerNode",
-                format!(
-                    "must be in [0, 0.5), got {}",
-                    self.min_weight_fraction_per_node
-                ),
+                format!("must be in [0, 0.5), got {}", self.min_weight_fraction_per_node),
             ));
         }
         if !(self.subsampling_rate > 0.0 && self.subsampling_rate <= 1.0) {
-            return Err(Error::param(
-                "subsamplingRate",
-                format!("must be in (0, 1], got {}", self.subsampling_rate),
-            ));
+            return Err(Error::param("subsamplingRate", format!("must be in (0, 1], got {}", self.subsampling_rate)));
         }
         self.feature_subset_strategy.check()?;
         match (self.task, self.impurity) {
             (Task::Regression, Impurity::Variance) => {}
             (Task::Classification { num_classes }, Impurity::Gini | Impurity::Entropy) => {
                 if num_classes < 2 {
-                    return Err(Error::param(
-                        "numClasses",
-                        format!("must be >= 2, got {num_classes}"),
-                    ));
+                    return Err(Error::param("numClasses", format!("must be >= 2, got {num_classes}")));
                 }
             }
             (Task::Regression, i) => {
-                return Err(Error::param(
-                    "impurity",
-                    format!("regression needs variance, got {}", i.name()),
-                ));
+                return Err(Error::param("impurity", format!("regression needs variance, got {}", i.name())));
             }
             (Task::Classification { .. }, i) => {
                 return Err(Error::param(
@@ -266,10 +240,7 @@ impl ForestParams {
                 return Err(Error::param("thresholds", "only valid for classification"));
             }
             if t.len() != k {
-                return Err(Error::param(
-                    "thresholds",
-                    format!("expected {k} values, got {}", t.len()),
-                ));
+                return Err(Error::param("thresholds", format!("expected {k} values, got {}", t.len())));
             }
             if t.iter().any(|v| !(*v >= 0.0 && v.is_finite())) {
                 return Err(Error::param("thresholds", "values must be finite and >= 0"));
@@ -287,16 +258,12 @@ impl ForestParams {
     }
 
     pub(crate) fn bag_spec(&self) -> BagSpec {
-        BagSpec {
-            subsampling_rate: self.subsampling_rate,
-            bootstrap: self.bootstrap,
-        }
+        BagSpec { subsampling_rate: self.subsampling_rate, bootstrap: self.bootstrap }
     }
 
     /// Features considered per node out of `n`.
     pub fn features_per_node(&self, n: usize) -> usize {
-        self.feature_subset_strategy
-            .resolve(n, self.task, self.num_trees)
+        self.feature_subset_strategy.resolve(n, self.task, self.num_trees)
     }
 }
 
@@ -309,42 +276,22 @@ pub fn validate_inputs(
 ) -> Result<()> {
     params.validate()?;
     if labels.len() != binned.n_rows() {
-        return Err(Error::LengthMismatch {
-            what: "labels".into(),
-            expected: binned.n_rows(),
-            actual: labels.len(),
-        });
+        return Err(Error::LengthMismatch { what: "labels".into(), expected: binned.n_rows(), actual: labels.len() });
     }
     let k = params.task.num_classes();
     for (row, &value) in labels.iter().enumerate() {
         if !value.is_finite() {
-            return Err(Error::InvalidLabel {
-                row,
-                value,
-                reason: "labels must be finite",
-            });
+            return Err(Error::InvalidLabel { row, value, reason: "labels must be finite" });
         }
         if k > 0 && (value < 0.0 || value.fract() != 0.0 || value >= f64::from(k)) {
-            return Err(Error::InvalidLabel {
-                row,
-                value,
-                reason: "class labels must be integers in 0..numClasses",
-            });
+            return Err(Error::InvalidLabel { row, value, reason: "class labels must be integers in 0..numClasses" });
         }
     }
     if let Some(w) = weights {
         if w.len() != binned.n_rows() {
-            return Err(Error::LengthMismatch {
-                what: "weights".into(),
-                expected: binned.n_rows(),
-                actual: w.len(),
-            });
+            return Err(Error::LengthMismatch { what: "weights".into(), expected: binned.n_rows(), actual: w.len() });
         }
-        if let Some((row, &value)) = w
-            .iter()
-            .enumerate()
-            .find(|(_, v)| !(v.is_finite() && **v >= 0.0))
-        {
+        if let Some((row, &value)) = w.iter().enumerate().find(|(_, v)| !(v.is_finite() && **v >= 0.0)) {
             return Err(Error::InvalidWeight { row, value });
         }
         if w.iter().sum::<f64>() <= 0.0 {
@@ -355,12 +302,7 @@ pub fn validate_inputs(
 }
 
 /// Trains a forest on the current rayon pool.
-pub fn train(
-    binned: &BinnedMatrix,
-    labels: &[f64],
-    weights: Option<&[f64]>,
-    params: &ForestParams,
-) -> Result<Forest> {
+pub fn train(binned: &BinnedMatrix, labels: &[f64], weights: Option<&[f64]>, params: &ForestParams) -> Result<Forest> {
     train_with_progress(binned, labels, weights, params, &|_| {})
 }
 
@@ -436,20 +378,9 @@ impl PartialEq for Forest {
 impl Forest {
     /// Assembles a forest from trees grown anywhere, sorted by tree index. Duplicate indices,
     /// or trees whose class count or features disagree with `params`, are errors.
-    pub fn from_trees(
-        params: &ForestParams,
-        num_features: usize,
-        trees: Vec<Tree>,
-    ) -> Result<Self> {
+    pub fn from_trees(params: &ForestParams, num_features: usize, trees: Vec<Tree>) -> Result<Self> {
         params.validate()?;
-        Self::assemble(
-            params.task,
-            num_features,
-            params.seed,
-            params.bag_spec(),
-            params.thresholds.clone(),
-            trees,
-        )
+        Self::assemble(params.task, num_features, params.seed, params.bag_spec(), params.thresholds.clone(), trees)
     }
 
     pub(crate) fn assemble(
@@ -463,8 +394,7 @@ impl Forest {
         if trees.is_empty() {
             return Err(Error::EmptyInput("no trees"));
         }
-        let num_features = u32::try_from(num_features)
-            .map_err(|_| Error::param("numFeatures", "too many features"))?;
+        let num_features = u32::try_from(num_features).map_err(|_| Error::param("numFeatures", "too many features"))?;
         trees.sort_by_key(Tree::tree_index);
         for w in trees.windows(2) {
             if w[0].tree_index() == w[1].tree_index() {
@@ -475,19 +405,10 @@ impl Forest {
             if t.num_classes() != task.num_classes() {
                 return Err(Error::InconsistentTree {
                     tree_index: t.tree_index(),
-                    reason: format!(
-                        "{} classes, forest has {}",
-                        t.num_classes(),
-                        task.num_classes()
-                    ),
+                    reason: format!("{} classes, forest has {}", t.num_classes(), task.num_classes()),
                 });
             }
-            if let Some(f) = t
-                .nodes()
-                .iter()
-                .filter_map(|n| n.split.as_ref())
-                .find(|s| s.feature >= num_features)
-            {
+            if let Some(f) = t.nodes().iter().filter_map(|n| n.split.as_ref()).find(|s| s.feature >= num_features) {
                 return Err(Error::InconsistentTree {
                     tree_index: t.tree_index(),
                     reason: format!("splits on feature {} of {num_features}", f.feature),
@@ -496,16 +417,7 @@ impl Forest {
         }
         let flat: Vec<FlatTree> = trees.iter().map(FlatTree::new).collect();
         let quant = QuantForest::new(&flat, num_features as usize);
-        Ok(Forest {
-            task,
-            num_features,
-            seed,
-            bag,
-            thresholds,
-            trees,
-            flat,
-            quant,
-        })
+        Ok(Forest { task, num_features, seed, bag, thresholds, trees, flat, quant })
     }
 
     /// The task.
@@ -534,6 +446,15 @@ impl Forest {
     }
 
     /// Trees, ordered by index.
+    /// Heap bytes held by the model: the trees plus the flattened prediction forms built from
+    /// them (the "trees" of the training memory budget).
+    pub fn heap_bytes(&self) -> usize {
+        self.trees.iter().map(Tree::heap_bytes).sum::<usize>()
+            + self.flat.iter().map(crate::model::FlatTree::heap_bytes).sum::<usize>()
+            + self.quant.as_ref().map_or(0, crate::model::QuantForest::heap_bytes)
+    }
+
+    /// The trees, ordered by index.
     pub fn trees(&self) -> &[Tree] {
         &self.trees
     }
@@ -596,10 +517,7 @@ impl Forest {
     fn check_columns<C: AsRef<[f64]>>(&self, columns: &[C]) -> Result<usize> {
         let nf = self.num_features();
         if columns.len() != nf {
-            return Err(Error::FeatureCount {
-                expected: nf,
-                actual: columns.len(),
-            });
+            return Err(Error::FeatureCount { expected: nf, actual: columns.len() });
         }
         let n = Self::num_rows(columns);
         crate::binning::check_lengths(columns, n)?;
@@ -607,13 +525,7 @@ impl Forest {
     }
 
     /// Runs every tree over column-major rows in parallel blocks (see [`Forest::for_blocks_with`]).
-    fn for_blocks<C, T, F>(
-        &self,
-        columns: &[C],
-        out_per_row: usize,
-        out: &mut [T],
-        emit: F,
-    ) -> Result<()>
+    fn for_blocks<C, T, F>(&self, columns: &[C], out_per_row: usize, out: &mut [T], emit: F) -> Result<()>
     where
         C: AsRef<[f64]> + Sync,
         T: Send,
@@ -629,18 +541,13 @@ impl Forest {
             }
         };
         // Ranks straight from the columns (no row-major f64 copy).
-        let fill_ranks =
-            |q: &QuantForest, start: usize, nb: usize, stride: usize, qb: &mut [u8]| {
-                for (f, c) in columns.iter().enumerate() {
-                    for (qv, v) in qb[f..]
-                        .iter_mut()
-                        .step_by(stride)
-                        .zip(&c.as_ref()[start..start + nb])
-                    {
-                        *qv = q.rank(f, *v);
-                    }
+        let fill_ranks = |q: &QuantForest, start: usize, nb: usize, stride: usize, qb: &mut [u8]| {
+            for (f, c) in columns.iter().enumerate() {
+                for (qv, v) in qb[f..].iter_mut().step_by(stride).zip(&c.as_ref()[start..start + nb]) {
+                    *qv = q.rank(f, *v);
                 }
-            };
+            }
+        };
         self.for_blocks_with(fill, fill_ranks, out_per_row, out, emit);
         Ok(())
     }
@@ -651,14 +558,8 @@ impl Forest {
     /// into `qblock`; otherwise `fill(start, nb, block)` writes their raw features row-major
     /// into `block`. Then `emit(leaves, start, nb, out_chunk)` gets the flat leaf id of row
     /// `r` in tree `t` at `leaves[t * BLOCK + r]`. `out` holds `out_per_row` values per row.
-    fn for_blocks_with<T, G, H, F>(
-        &self,
-        fill: G,
-        fill_ranks: H,
-        out_per_row: usize,
-        out: &mut [T],
-        emit: F,
-    ) where
+    fn for_blocks_with<T, G, H, F>(&self, fill: G, fill_ranks: H, out_per_row: usize, out: &mut [T], emit: F)
+    where
         T: Send,
         G: Fn(usize, usize, &mut [f64]) + Sync,
         H: Fn(&QuantForest, usize, usize, usize, &mut [u8]) + Sync,
@@ -679,25 +580,18 @@ impl Forest {
             Some(q) if nf <= 256 => {
                 self.ranked_blocks::<256, _, _, _>(q, fill_ranks, out_per_row, out, emit);
             }
-            _ => out
-                .par_chunks_mut(BLOCK * out_per_row)
-                .enumerate()
-                .for_each_init(
-                    || (vec![0.0f64; BLOCK * nf], vec![0u32; BLOCK * nt]),
-                    |(block, leaves), (bi, chunk)| {
-                        let start = bi * BLOCK;
-                        let nb = chunk.len() / out_per_row;
-                        fill(start, nb, &mut block[..nb * nf]);
-                        for (t, tree) in self.flat.iter().enumerate() {
-                            tree.descend_block(
-                                &block[..nb * nf],
-                                nf,
-                                &mut leaves[t * BLOCK..t * BLOCK + nb],
-                            );
-                        }
-                        emit(leaves, start, nb, chunk);
-                    },
-                ),
+            _ => out.par_chunks_mut(BLOCK * out_per_row).enumerate().for_each_init(
+                || (vec![0.0f64; BLOCK * nf], vec![0u32; BLOCK * nt]),
+                |(block, leaves), (bi, chunk)| {
+                    let start = bi * BLOCK;
+                    let nb = chunk.len() / out_per_row;
+                    fill(start, nb, &mut block[..nb * nf]);
+                    for (t, tree) in self.flat.iter().enumerate() {
+                        tree.descend_block(&block[..nb * nf], nf, &mut leaves[t * BLOCK..t * BLOCK + nb]);
+                    }
+                    emit(leaves, start, nb, chunk);
+                },
+            ),
         }
     }
 
@@ -716,28 +610,26 @@ impl Forest {
     {
         let nf = self.num_features();
         let nt = self.trees.len();
-        out.par_chunks_mut(BLOCK * out_per_row)
-            .enumerate()
-            .for_each_init(
-                || (vec![[0u8; S]; BLOCK], vec![0u32; BLOCK * nt]),
-                |(qblock, leaves), (bi, chunk)| {
-                    let start = bi * BLOCK;
-                    let nb = chunk.len() / out_per_row;
-                    let qb = &mut qblock[..nb];
-                    fill_ranks(q, start, nb, S, qb.as_flattened_mut());
-                    let qb = &qblock[..nb];
-                    let has_missing = qb.iter().any(|r| r[..nf].contains(&QMISSING));
-                    for t in 0..nt {
-                        let cur = &mut leaves[t * BLOCK..t * BLOCK + nb];
-                        if has_missing {
-                            q.descend_block::<S, true>(t, qb, cur);
-                        } else {
-                            q.descend_block::<S, false>(t, qb, cur);
-                        }
+        out.par_chunks_mut(BLOCK * out_per_row).enumerate().for_each_init(
+            || (vec![[0u8; S]; BLOCK], vec![0u32; BLOCK * nt]),
+            |(qblock, leaves), (bi, chunk)| {
+                let start = bi * BLOCK;
+                let nb = chunk.len() / out_per_row;
+                let qb = &mut qblock[..nb];
+                fill_ranks(q, start, nb, S, qb.as_flattened_mut());
+                let qb = &qblock[..nb];
+                let has_missing = qb.iter().any(|r| r[..nf].contains(&QMISSING));
+                for t in 0..nt {
+                    let cur = &mut leaves[t * BLOCK..t * BLOCK + nb];
+                    if has_missing {
+                        q.descend_block::<S, true>(t, qb, cur);
+                    } else {
+                        q.descend_block::<S, false>(t, qb, cur);
                     }
-                    emit(leaves, start, nb, chunk);
-                },
-            );
+                }
+                emit(leaves, start, nb, chunk);
+            },
+        );
     }
 
     fn num_rows<C: AsRef<[f64]>>(columns: &[C]) -> usize {
@@ -749,9 +641,7 @@ impl Forest {
     pub fn predict_raw<C: AsRef<[f64]> + Sync>(&self, columns: &[C]) -> Result<Vec<f64>> {
         let k = self.task.num_classes() as usize;
         if k == 0 {
-            return Err(Error::WrongTask {
-                expected: "classification",
-            });
+            return Err(Error::WrongTask { expected: "classification" });
         }
         let mut out = vec![0.0; Self::num_rows(columns) * k];
         self.for_blocks(columns, k, &mut out, |leaves, _, nb, chunk| {
@@ -781,11 +671,8 @@ impl Forest {
         match &self.thresholds {
             None => argmax(p),
             Some(t) => {
-                let scaled: Vec<f64> = p
-                    .iter()
-                    .zip(t)
-                    .map(|(p, t)| if *t == 0.0 { f64::INFINITY } else { p / t })
-                    .collect();
+                let scaled: Vec<f64> =
+                    p.iter().zip(t).map(|(p, t)| if *t == 0.0 { f64::INFINITY } else { p / t }).collect();
                 argmax(&scaled)
             }
         }
@@ -812,9 +699,7 @@ impl Forest {
             Task::Classification { num_classes } => {
                 let k = num_classes as usize;
                 let p = self.predict_proba(columns)?;
-                Ok(p.chunks_exact(k)
-                    .map(|p| self.class_from_proba(p) as f64)
-                    .collect())
+                Ok(p.chunks_exact(k).map(|p| self.class_from_proba(p) as f64).collect())
             }
         }
     }
@@ -837,18 +722,11 @@ impl Forest {
     pub fn predict_row(&self, row: &[f64]) -> Result<f64> {
         let nf = self.num_features();
         if row.len() != nf {
-            return Err(Error::FeatureCount {
-                expected: nf,
-                actual: row.len(),
-            });
+            return Err(Error::FeatureCount { expected: nf, actual: row.len() });
         }
         Ok(match self.task {
             Task::Regression => {
-                let s: f64 = self
-                    .trees
-                    .iter()
-                    .map(|t| t.nodes()[t.leaf_index(row)].prediction)
-                    .sum();
+                let s: f64 = self.trees.iter().map(|t| t.nodes()[t.leaf_index(row)].prediction).sum();
                 s / self.trees.len() as f64
             }
             Task::Classification { .. } => {
@@ -868,34 +746,18 @@ impl Forest {
     /// it out (bags are regenerated from the seeds). Regression: MSE of the mean OOB
     /// prediction; classification: weighted error of the OOB vote (summed distributions).
     /// Rows in every bag are skipped. Uses split bins, so `binned` must be the training matrix.
-    pub fn oob_error(
-        &self,
-        binned: &BinnedMatrix,
-        labels: &[f64],
-        weights: Option<&[f64]>,
-    ) -> Result<OobError> {
+    pub fn oob_error(&self, binned: &BinnedMatrix, labels: &[f64], weights: Option<&[f64]>) -> Result<OobError> {
         let n = binned.n_rows();
         if binned.n_features() != self.num_features() {
-            return Err(Error::FeatureCount {
-                expected: self.num_features(),
-                actual: binned.n_features(),
-            });
+            return Err(Error::FeatureCount { expected: self.num_features(), actual: binned.n_features() });
         }
         if labels.len() != n {
-            return Err(Error::LengthMismatch {
-                what: "labels".into(),
-                expected: n,
-                actual: labels.len(),
-            });
+            return Err(Error::LengthMismatch { what: "labels".into(), expected: n, actual: labels.len() });
         }
         if let Some(w) = weights
             && w.len() != n
         {
-            return Err(Error::LengthMismatch {
-                what: "weights".into(),
-                expected: n,
-                actual: w.len(),
-            });
+            return Err(Error::LengthMismatch { what: "weights".into(), expected: n, actual: w.len() });
         }
         // In-bag bits per tree (bit i % 64 of word i / 64), 1/8 of the memory of bools.
         let masks: Vec<Vec<u64>> = self
@@ -903,10 +765,7 @@ impl Forest {
             .par_iter()
             .map(|t| {
                 let mut bits = vec![0u64; n.div_ceil(64)];
-                for (i, b) in in_bag_mask(self.seed, t.tree_index(), self.bag, n)
-                    .into_iter()
-                    .enumerate()
-                {
+                for (i, b) in in_bag_mask(self.seed, t.tree_index(), self.bag, n).into_iter().enumerate() {
                     bits[i / 64] |= u64::from(b) << (i % 64);
                 }
                 bits
@@ -928,80 +787,57 @@ impl Forest {
             })
             .collect();
         let fill = |start: usize, nb: usize, block: &mut [f64]| {
-            for (f, rep) in reps.iter().enumerate() {
-                for (r, b) in binned.column(f)[start..start + nb].iter().enumerate() {
-                    block[r * nf + f] = rep[*b as usize];
+            for (r, out) in block.chunks_exact_mut(nf).take(nb).enumerate() {
+                for ((o, rep), b) in out.iter_mut().zip(&reps).zip(binned.row(start + r)) {
+                    *o = rep[*b as usize];
                 }
             }
         };
         // The same through ranks: the rank of each bin's representative, per feature.
         let bin_ranks: Vec<Vec<u8>> = match &self.quant {
-            Some(q) => reps
-                .iter()
-                .enumerate()
-                .map(|(f, rep)| rep.iter().map(|v| q.rank(f, *v)).collect())
-                .collect(),
+            Some(q) => reps.iter().enumerate().map(|(f, rep)| rep.iter().map(|v| q.rank(f, *v)).collect()).collect(),
             None => Vec::new(),
         };
-        let fill_ranks =
-            |_: &QuantForest, start: usize, nb: usize, stride: usize, qb: &mut [u8]| {
-                for (f, br) in bin_ranks.iter().enumerate() {
-                    for (qv, b) in qb[f..]
-                        .iter_mut()
-                        .step_by(stride)
-                        .zip(&binned.column(f)[start..start + nb])
-                    {
-                        *qv = br[*b as usize];
-                    }
+        let fill_ranks = |_: &QuantForest, start: usize, nb: usize, stride: usize, qb: &mut [u8]| {
+            for (r, out) in qb.chunks_mut(stride).take(nb).enumerate() {
+                for ((qv, br), b) in out.iter_mut().zip(&bin_ranks).zip(binned.row(start + r)) {
+                    *qv = br[*b as usize];
                 }
-            };
+            }
+        };
         let mut per_row = vec![(0.0f64, 0.0f64, 0u32); n];
-        self.for_blocks_with(
-            fill,
-            fill_ranks,
-            1,
-            &mut per_row,
-            |leaves, start, nb, chunk| {
-                let mut acc = vec![0.0; k];
-                for (r, out) in chunk.iter_mut().enumerate().take(nb) {
-                    let i = start + r;
-                    acc.iter_mut().for_each(|a| *a = 0.0);
-                    let mut votes = 0u32;
-                    for (t, tree) in self.flat.iter().enumerate() {
-                        if masks[t][i / 64] >> (i % 64) & 1 != 0 {
-                            continue;
-                        }
-                        votes += 1;
-                        for (a, v) in acc.iter_mut().zip(tree.values(leaves[t * BLOCK + r])) {
-                            *a += *v;
-                        }
-                    }
-                    if votes == 0 {
+        self.for_blocks_with(fill, fill_ranks, 1, &mut per_row, |leaves, start, nb, chunk| {
+            let mut acc = vec![0.0; k];
+            for (r, out) in chunk.iter_mut().enumerate().take(nb) {
+                let i = start + r;
+                acc.iter_mut().for_each(|a| *a = 0.0);
+                let mut votes = 0u32;
+                for (t, tree) in self.flat.iter().enumerate() {
+                    if masks[t][i / 64] >> (i % 64) & 1 != 0 {
                         continue;
                     }
-                    let w = weights.map_or(1.0, |w| w[i]);
-                    let e = if classification {
-                        f64::from(u8::from(self.class_from_proba(&acc) as f64 != labels[i]))
-                    } else {
-                        let d = acc[0] / f64::from(votes) - labels[i];
-                        d * d
-                    };
-                    *out = (w * e, w, 1);
+                    votes += 1;
+                    for (a, v) in acc.iter_mut().zip(tree.values(leaves[t * BLOCK + r])) {
+                        *a += *v;
+                    }
                 }
-            },
-        );
-        // Summed in row order, so the result does not depend on the thread count.
-        let (err_sum, w_sum, scored) = per_row.iter().fold((0.0, 0.0, 0usize), |a, b| {
-            (a.0 + b.0, a.1 + b.1, a.2 + b.2 as usize)
+                if votes == 0 {
+                    continue;
+                }
+                let w = weights.map_or(1.0, |w| w[i]);
+                let e = if classification {
+                    f64::from(u8::from(self.class_from_proba(&acc) as f64 != labels[i]))
+                } else {
+                    let d = acc[0] / f64::from(votes) - labels[i];
+                    d * d
+                };
+                *out = (w * e, w, 1);
+            }
         });
-        Ok(OobError {
-            error: if w_sum > 0.0 {
-                err_sum / w_sum
-            } else {
-                f64::NAN
-            },
-            rows_scored: scored,
-        })
+        // Summed in row order, so the result does not depend on the thread count.
+        let (err_sum, w_sum, scored) =
+            per_row.iter().fold((0.0, 0.0, 0usize), |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2 as usize));
+        Ok(OobError { error: if w_sum > 0.0 { err_sum / w_sum } else { f64::NAN }, rows_scored: scored })
     }
 
     /// Stable little-endian encoding (see [`crate::codec`] for the layout).

@@ -107,12 +107,7 @@ impl HistLayout {
             num_bins.push(nb);
             total += nb;
         }
-        HistLayout {
-            offsets,
-            num_bins,
-            width,
-            total_bins: total,
-        }
+        HistLayout { offsets, num_bins, width, total_bins: total }
     }
 
     /// Sums per bin.
@@ -142,10 +137,7 @@ pub struct Histogram {
 impl Histogram {
     /// An empty histogram (no feature present) for `layout`.
     pub fn new(layout: &HistLayout) -> Self {
-        Histogram {
-            data: vec![0.0; layout.total_bins * layout.width],
-            present: vec![false; layout.offsets.len()],
-        }
+        Histogram { data: vec![0.0; layout.total_bins * layout.width], present: vec![false; layout.offsets.len()] }
     }
 
     /// Forgets all features (buffers are zeroed lazily when a feature is rebuilt).
@@ -168,33 +160,84 @@ impl Histogram {
         &mut self.data[layout.range(f)]
     }
 
-    /// Builds features `features` from a node's ordered rows: row `i` has row-major bins
-    /// `bins[i * nf ..][.. nf]` and statistics `stats[i]` (see [`crate::partition`]).
+    /// Builds features `features` from a node's rows `rows` (ids into `binned`, ascending),
+    /// whose statistics `stat(row)` gives. Each row's bins are one short slice of the
+    /// row-major matrix, so a row costs one or two cache lines whatever the features.
     pub fn build<S: RowStat>(
         &mut self,
         layout: &HistLayout,
         features: &[u32],
-        bins: &[u8],
-        stats: &[S],
+        binned: &BinnedMatrix,
+        rows: &[u32],
+        stat: impl Fn(u32) -> S,
     ) {
         let width = layout.width;
-        let nf = layout.offsets.len();
-        for &f in features {
-            let f = f as usize;
-            self.data[layout.range(f)].iter_mut().for_each(|v| *v = 0.0);
-            self.present[f] = true;
+        let feats = self.start(layout, features);
+        let data = &mut self.data[..];
+        let span = match (rows.first(), rows.last()) {
+            (Some(&a), Some(&b)) => (b - a) as usize + 1,
+            _ => return,
+        };
+        if rows.len() * 2 >= span {
+            // Dense rows (near the root): the matrix is read almost sequentially, the hardware
+            // prefetcher keeps up, straight adds are fastest.
+            for &r in rows {
+                let s = stat(r);
+                let rb = binned.row(r as usize);
+                for &(f, off) in &feats {
+                    s.add_to(data, off + rb[f] as usize, width);
+                }
+            }
+            return;
         }
-        // (feature, first bin of the feature in the buffer) pairs.
-        let feats: Vec<(usize, usize)> = features
-            .iter()
-            .map(|&f| (f as usize, layout.offsets[f as usize]))
-            .collect();
+        // Sparse rows are copied a chunk at a time into a small contiguous buffer first: that
+        // copy is a run of independent loads the CPU overlaps, whereas adding straight from the
+        // gathered rows stalls on each row's cache miss behind the histogram updates (measured
+        // 3× slower on 1M rows). The buffer stays in L1 while the histogram is filled from it.
+        const CHUNK: usize = 256;
+        let k = feats.len();
+        let mut bins = vec![0u8; CHUNK.min(rows.len()) * k];
+        let mut stats: Vec<S> = Vec::with_capacity(CHUNK.min(rows.len()));
+        for chunk in rows.chunks(CHUNK) {
+            stats.clear();
+            for (dst, &r) in bins.chunks_exact_mut(k).zip(chunk) {
+                let row = binned.row(r as usize);
+                for (d, &(f, _)) in dst.iter_mut().zip(&feats) {
+                    *d = row[f];
+                }
+                stats.push(stat(r));
+            }
+            for (rb, s) in bins.chunks_exact(k).zip(&stats) {
+                for (&b, &(_, off)) in rb.iter().zip(&feats) {
+                    s.add_to(data, off + b as usize, width);
+                }
+            }
+        }
+    }
+
+    /// Builds features `features` from rows already in node order: row `i` has row-major bins
+    /// `bins[i * nf ..][.. nf]` and statistics `stats[i]` (a local block, see
+    /// [`crate::partition`]).
+    pub fn build_ordered<S: RowStat>(&mut self, layout: &HistLayout, features: &[u32], bins: &[u8], stats: &[S]) {
+        let width = layout.width;
+        let nf = layout.offsets.len();
+        let feats = self.start(layout, features);
         let data = &mut self.data[..];
         for (rb, s) in bins.chunks_exact(nf).zip(stats) {
             for &(f, off) in &feats {
                 s.add_to(data, off + rb[f] as usize, width);
             }
         }
+    }
+
+    /// Zeroes and marks `features`; returns (feature, first bin in the buffer) pairs.
+    fn start(&mut self, layout: &HistLayout, features: &[u32]) -> Vec<(usize, usize)> {
+        for &f in features {
+            let f = f as usize;
+            self.data[layout.range(f)].iter_mut().for_each(|v| *v = 0.0);
+            self.present[f] = true;
+        }
+        features.iter().map(|&f| (f as usize, layout.offsets[f as usize])).collect()
     }
 
     /// Turns `self` (the parent, holding `f`) into the sibling for feature `f`: `self -= small`.
@@ -244,13 +287,7 @@ pub trait HistogramReducer: Sync {
 pub struct LocalReducer;
 
 impl HistogramReducer for LocalReducer {
-    fn reduce_histogram(
-        &self,
-        _: ReduceContext,
-        _: &HistLayout,
-        _: &[u32],
-        _: &mut Histogram,
-    ) -> Result<()> {
+    fn reduce_histogram(&self, _: ReduceContext, _: &HistLayout, _: &[u32], _: &mut Histogram) -> Result<()> {
         Ok(())
     }
     fn reduce_totals(&self, _: ReduceContext, _: &mut [f64]) -> Result<()> {
@@ -269,24 +306,14 @@ mod tests {
         let m = BinnedMatrix::from_columns(&cols, 8, 0).unwrap();
         let layout = HistLayout::new(&m, 4);
         let y = [1.0, 2.0, 3.0, 4.0];
-        let stats: Vec<RegressionStat> = y
-            .iter()
-            .map(|&y| RegressionStat([1.0, 1.0, y, y * y]))
-            .collect();
+        let stats: Vec<RegressionStat> = y.iter().map(|&y| RegressionStat([1.0, 1.0, y, y * y])).collect();
         let mut parent = Histogram::new(&layout);
-        let bins = [0u8, 0, 1, 0, 1, 1, 2, 1];
-        parent.build(&layout, &[0, 1], &bins, &stats);
-        assert_eq!(
-            parent.feature(&layout, 0),
-            &[1.0, 1.0, 1.0, 1.0, 2.0, 2.0, 5.0, 13.0, 1.0, 1.0, 4.0, 16.0]
-        );
+        parent.build(&layout, &[0, 1], &m, &[0, 1, 2, 3], |r| stats[r as usize]);
+        assert_eq!(parent.feature(&layout, 0), &[1.0, 1.0, 1.0, 1.0, 2.0, 2.0, 5.0, 13.0, 1.0, 1.0, 4.0, 16.0]);
         let mut small = Histogram::new(&layout);
-        small.build(&layout, &[1], &bins[..4], &stats[..2]);
+        small.build(&layout, &[1], &m, &[0, 1], |r| stats[r as usize]);
         parent.subtract_from(&layout, &small, 1);
-        assert_eq!(
-            parent.feature(&layout, 1),
-            &[0.0, 0.0, 0.0, 0.0, 2.0, 2.0, 7.0, 25.0]
-        );
+        assert_eq!(parent.feature(&layout, 1), &[0.0, 0.0, 0.0, 0.0, 2.0, 2.0, 7.0, 25.0]);
     }
 
     #[test]
@@ -294,27 +321,12 @@ mod tests {
         let m = BinnedMatrix::from_columns(&[vec![0.0, 1.0, 1.0]], 4, 0).unwrap();
         let layout = HistLayout::new(&m, 4);
         let stats = [
-            ClassificationStat {
-                count: 1.0,
-                weight: 2.0,
-                class: 2,
-            },
-            ClassificationStat {
-                count: 2.0,
-                weight: 2.0,
-                class: 0,
-            },
-            ClassificationStat {
-                count: 1.0,
-                weight: 0.5,
-                class: 2,
-            },
+            ClassificationStat { count: 1.0, weight: 2.0, class: 2 },
+            ClassificationStat { count: 2.0, weight: 2.0, class: 0 },
+            ClassificationStat { count: 1.0, weight: 0.5, class: 2 },
         ];
         let mut h = Histogram::new(&layout);
-        h.build(&layout, &[0], m.column(0), &stats);
-        assert_eq!(
-            h.feature(&layout, 0),
-            &[1.0, 0.0, 0.0, 2.0, 3.0, 2.0, 0.0, 0.5]
-        );
+        h.build(&layout, &[0], &m, &[0, 1, 2], |r| stats[r as usize]);
+        assert_eq!(h.feature(&layout, 0), &[1.0, 0.0, 0.0, 2.0, 3.0, 2.0, 0.0, 0.5]);
     }
 }

@@ -14,8 +14,8 @@ use crate::binning::BinnedMatrix;
 use crate::error::Result;
 use crate::forest::{ForestParams, Task, validate_inputs};
 use crate::histogram::{
-    ClassificationStat, HistLayout, Histogram, HistogramReducer, LocalReducer, ReduceContext,
-    RegressionStat, RowStat, UnweightedRegressionStat,
+    ClassificationStat, HistLayout, Histogram, HistogramReducer, LocalReducer, ReduceContext, RegressionStat, RowStat,
+    UnweightedRegressionStat,
 };
 use crate::model::{Node, Split, Tree};
 use crate::partition::DataPartition;
@@ -71,72 +71,61 @@ pub(crate) fn grow_validated(
         tree_index,
     };
     let weight_of = |i: usize| weights.map_or(1.0, |w| w[i]);
-    // In-bag rows (count > 0, weight > 0) and their bag counts (at most 64, see
-    // `BagSampler`), so the statistics below are allocated at their exact size.
-    // (Reserved for every row: pages past the in-bag count are never touched.)
+    // In-bag rows (count > 0, weight > 0), ascending, and every row's bag count (at most 64,
+    // see `BagSampler`); statistics are formed from them and the labels when a histogram is
+    // built, so nothing per row is copied. (Capacity is reserved for every row: pages past the
+    // in-bag count are never touched.)
     let mut rows = Vec::with_capacity(labels.len());
-    let mut counts: Vec<u8> = Vec::with_capacity(labels.len());
-    for i in 0..labels.len() {
+    let mut counts = vec![0u8; labels.len()];
+    for (i, count) in counts.iter_mut().enumerate() {
         let c = bag.draw(&mut rng);
         if c > 0 && weight_of(i) > 0.0 {
             rows.push(i as u32);
-            counts.push(c as u8);
+            *count = c as u8;
         }
     }
-    let in_bag = || {
-        rows.iter()
-            .zip(&counts)
-            .map(|(&i, &c)| (i as usize, f64::from(c)))
-    };
+    let nf = binned.n_features();
+    let count = |r: u32| f64::from(counts[r as usize]);
     let nodes = match (params.task, weights) {
-        (Task::Regression, None) => {
-            let stats: Vec<_> = in_bag()
-                .map(|(i, c)| UnweightedRegressionStat {
-                    count: c,
-                    label: labels[i],
-                })
-                .collect();
-            drop(counts);
-            let part = DataPartition::new(binned, &rows, stats);
-            drop(rows);
-            grow(binned, &cfg, part, 4, reducer, &mut rng, regression_leaf)?
-        }
-        (Task::Regression, Some(_)) => {
-            let stats: Vec<_> = in_bag()
-                .map(|(i, c)| {
-                    let (w, y) = (weight_of(i), labels[i]);
-                    RegressionStat([c, c * w, c * w * y, c * w * y * y])
-                })
-                .collect();
-            drop(counts);
-            let part = DataPartition::new(binned, &rows, stats);
-            drop(rows);
-            grow(binned, &cfg, part, 4, reducer, &mut rng, regression_leaf)?
-        }
-        (Task::Classification { num_classes }, _) => {
-            let stats: Vec<_> = in_bag()
-                .map(|(i, c)| ClassificationStat {
-                    count: c,
-                    weight: c * weight_of(i),
-                    class: labels[i] as u32,
-                })
-                .collect();
-            drop(counts);
-            let part = DataPartition::new(binned, &rows, stats);
-            drop(rows);
-            grow(
-                binned,
-                &cfg,
-                part,
-                1 + num_classes as usize,
-                reducer,
-                &mut rng,
-                |t| {
-                    let cw = t[1..].to_vec();
-                    (argmax(&cw) as f64, cw)
-                },
-            )?
-        }
+        (Task::Regression, None) => grow(
+            binned,
+            &cfg,
+            DataPartition::new(rows, nf),
+            4,
+            reducer,
+            &mut rng,
+            |r| UnweightedRegressionStat { count: count(r), label: labels[r as usize] },
+            regression_leaf,
+        )?,
+        (Task::Regression, Some(w)) => grow(
+            binned,
+            &cfg,
+            DataPartition::new(rows, nf),
+            4,
+            reducer,
+            &mut rng,
+            |r| {
+                let (c, w, y) = (count(r), w[r as usize], labels[r as usize]);
+                RegressionStat([c, c * w, c * w * y, c * w * y * y])
+            },
+            regression_leaf,
+        )?,
+        (Task::Classification { num_classes }, _) => grow(
+            binned,
+            &cfg,
+            DataPartition::new(rows, nf),
+            1 + num_classes as usize,
+            reducer,
+            &mut rng,
+            |r| {
+                let c = count(r);
+                ClassificationStat { count: c, weight: c * weight_of(r as usize), class: labels[r as usize] as u32 }
+            },
+            |t| {
+                let cw = t[1..].to_vec();
+                (argmax(&cw) as f64, cw)
+            },
+        )?,
     };
     Tree::new(tree_index, params.task.num_classes(), nodes)
 }
@@ -194,15 +183,13 @@ fn grow<S: RowStat>(
     width: usize,
     reducer: &dyn HistogramReducer,
     rng: &mut ChaCha8Rng,
+    stat: impl Fn(u32) -> S,
     leaf_value: impl Fn(&[f64]) -> (f64, Vec<f64>),
 ) -> Result<Vec<Node>> {
     let layout = HistLayout::new(binned, width);
     let edges = binned.mapper().edges();
     let nf = binned.n_features();
-    let ctx = |node: u32| ReduceContext {
-        tree_index: cfg.tree_index,
-        node_id: node,
-    };
+    let ctx = |node: u32| ReduceContext { tree_index: cfg.tree_index, node_id: node };
     let mut scratch = Vec::new();
     let mut pool: Vec<Histogram> = Vec::new();
     let take = |pool: &mut Vec<Histogram>| {
@@ -213,39 +200,21 @@ fn grow<S: RowStat>(
 
     let all = 0..part.len();
     let mut totals = vec![0.0; width];
-    for s in part.stats(all.clone()) {
-        s.add_to_totals(&mut totals);
+    for &r in part.root_rows() {
+        stat(r).add_to_totals(&mut totals);
     }
     reducer.reduce_totals(ctx(0), &mut totals)?;
-    let mut root = Work {
-        node: 0,
-        range: all,
-        depth: 0,
-        totals,
-        features: Vec::new(),
-        hist: None,
-    };
+    let mut root = Work { node: 0, range: all, depth: 0, totals, features: Vec::new(), hist: None };
     if cfg.can_split(&root.totals, 0) {
         root.features = sample_features(rng, nf, cfg.features_per_node, &mut scratch);
         let mut h = take(&mut pool);
-        h.build(
-            &layout,
-            &root.features,
-            part.bins(root.range.clone()),
-            part.stats(root.range.clone()),
-        );
+        part.build_histogram(&mut h, &layout, &root.features, binned, root.range.clone(), &stat);
         reducer.reduce_histogram(ctx(0), &layout, &root.features, &mut h)?;
         root.hist = Some(h);
     }
 
-    let placeholder = Node {
-        split: None,
-        impurity: 0.0,
-        count: 0.0,
-        weight: 0.0,
-        prediction: 0.0,
-        class_weights: Vec::new(),
-    };
+    let placeholder =
+        Node { split: None, impurity: 0.0, count: 0.0, weight: 0.0, prediction: 0.0, class_weights: Vec::new() };
     let mut nodes = vec![placeholder.clone()];
     let mut stack = vec![root];
     while let Some(w) = stack.pop() {
@@ -259,15 +228,8 @@ fn grow<S: RowStat>(
             class_weights,
         };
         let Some(mut hist) = w.hist else { continue };
-        let Some(best) = find_best_split(
-            cfg.impurity,
-            &layout,
-            &hist,
-            edges,
-            &w.features,
-            &w.totals,
-            &cfg.constraints,
-        ) else {
+        let Some(best) = find_best_split(cfg.impurity, &layout, &hist, edges, &w.features, &w.totals, &cfg.constraints)
+        else {
             pool.push(hist);
             continue;
         };
@@ -282,7 +244,7 @@ fn grow<S: RowStat>(
         if let Some(mb) = e.missing_bin() {
             go_left[mb as usize] = best.missing_left;
         }
-        let mid = part.split(w.range.clone(), f, &go_left);
+        let mid = part.split(binned, w.range.clone(), f, &go_left, &stat);
         let left_range = w.range.start..mid;
         let right_range = mid..w.range.end;
         let left_id = nodes.len() as u32;
@@ -302,39 +264,13 @@ fn grow<S: RowStat>(
         let depth = w.depth + 1;
         let can_l = cfg.can_split(&best.left, depth);
         let can_r = cfg.can_split(&best.right, depth);
-        let feats_l = if can_l {
-            sample_features(rng, nf, cfg.features_per_node, &mut scratch)
-        } else {
-            Vec::new()
-        };
-        let feats_r = if can_r {
-            sample_features(rng, nf, cfg.features_per_node, &mut scratch)
-        } else {
-            Vec::new()
-        };
+        let feats_l = if can_l { sample_features(rng, nf, cfg.features_per_node, &mut scratch) } else { Vec::new() };
+        let feats_r = if can_r { sample_features(rng, nf, cfg.features_per_node, &mut scratch) } else { Vec::new() };
         let left_small = best.left[0] <= best.right[0];
         let (s_id, s_range, s_feats, can_s, l_id, l_range, l_feats, can_lg) = if left_small {
-            (
-                left_id,
-                left_range.clone(),
-                &feats_l,
-                can_l,
-                left_id + 1,
-                right_range.clone(),
-                &feats_r,
-                can_r,
-            )
+            (left_id, left_range.clone(), &feats_l, can_l, left_id + 1, right_range.clone(), &feats_r, can_r)
         } else {
-            (
-                left_id + 1,
-                right_range.clone(),
-                &feats_r,
-                can_r,
-                left_id,
-                left_range.clone(),
-                &feats_l,
-                can_l,
-            )
+            (left_id + 1, right_range.clone(), &feats_r, can_r, left_id, left_range.clone(), &feats_l, can_l)
         };
         let mut needed: Vec<u32> = if can_s { s_feats.clone() } else { Vec::new() };
         if can_lg {
@@ -345,12 +281,7 @@ fn grow<S: RowStat>(
         let mut small_hist = None;
         if !needed.is_empty() {
             let mut sh = take(&mut pool);
-            sh.build(
-                &layout,
-                &needed,
-                part.bins(s_range.clone()),
-                part.stats(s_range.clone()),
-            );
+            part.build_histogram(&mut sh, &layout, &needed, binned, s_range.clone(), &stat);
             reducer.reduce_histogram(ctx(s_id), &layout, &needed, &mut sh)?;
             small_hist = Some(sh);
         }
@@ -365,12 +296,7 @@ fn grow<S: RowStat>(
             }
             hist.set_present(l_feats);
             if !direct.is_empty() {
-                hist.build(
-                    &layout,
-                    &direct,
-                    part.bins(l_range.clone()),
-                    part.stats(l_range.clone()),
-                );
+                part.build_histogram(&mut hist, &layout, &direct, binned, l_range.clone(), &stat);
                 reducer.reduce_histogram(ctx(l_id), &layout, &direct, &mut hist)?;
             }
             large_hist = Some(hist);
@@ -388,11 +314,7 @@ fn grow<S: RowStat>(
             }
             None => None,
         };
-        let (hist_l, hist_r) = if left_small {
-            (small_hist, large_hist)
-        } else {
-            (large_hist, small_hist)
-        };
+        let (hist_l, hist_r) = if left_small { (small_hist, large_hist) } else { (large_hist, small_hist) };
         stack.push(Work {
             node: left_id + 1,
             range: right_range,
@@ -422,11 +344,7 @@ mod tests {
     fn data() -> (BinnedMatrix, Vec<f64>) {
         let x0: Vec<f64> = (0..400).map(|i| f64::from(i % 20)).collect();
         let x1: Vec<f64> = (0..400).map(|i| f64::from((i * 7) % 13)).collect();
-        let y: Vec<f64> = x0
-            .iter()
-            .zip(&x1)
-            .map(|(a, b)| a + if *b > 6.0 { 10.0 } else { 0.0 })
-            .collect();
+        let y: Vec<f64> = x0.iter().zip(&x1).map(|(a, b)| a + if *b > 6.0 { 10.0 } else { 0.0 }).collect();
         (BinnedMatrix::from_columns(&[x0, x1], 32, 1).unwrap(), y)
     }
 
@@ -443,10 +361,7 @@ mod tests {
     #[test]
     fn depth_zero_is_a_single_leaf() {
         let (m, y) = data();
-        let p = ForestParams {
-            max_depth: 0,
-            ..single_tree()
-        };
+        let p = ForestParams { max_depth: 0, ..single_tree() };
         let t = grow_tree(&m, &y, None, &p, 0).unwrap();
         assert_eq!(t.num_nodes(), 1);
         let mean = y.iter().sum::<f64>() / y.len() as f64;
@@ -468,26 +383,12 @@ mod tests {
     #[test]
     fn min_instances_and_min_info_gain_limit_growth() {
         let (m, y) = data();
-        let p = ForestParams {
-            min_instances_per_node: 150,
-            ..single_tree()
-        };
+        let p = ForestParams { min_instances_per_node: 150, ..single_tree() };
         let t = grow_tree(&m, &y, None, &p, 0).unwrap();
-        assert!(
-            t.nodes()
-                .iter()
-                .filter(|n| n.is_leaf())
-                .all(|n| n.count >= 150.0)
-        );
-        let p = ForestParams {
-            min_info_gain: 1e9,
-            ..single_tree()
-        };
+        assert!(t.nodes().iter().filter(|n| n.is_leaf()).all(|n| n.count >= 150.0));
+        let p = ForestParams { min_info_gain: 1e9, ..single_tree() };
         assert_eq!(grow_tree(&m, &y, None, &p, 0).unwrap().num_nodes(), 1);
-        let p = ForestParams {
-            min_weight_fraction_per_node: 0.3,
-            ..single_tree()
-        };
+        let p = ForestParams { min_weight_fraction_per_node: 0.3, ..single_tree() };
         let t = grow_tree(&m, &y, None, &p, 0).unwrap();
         assert!(t.nodes().iter().all(|n| n.weight >= 0.3 * 400.0));
     }
@@ -497,17 +398,10 @@ mod tests {
         let (m, y) = data();
         let mut w = vec![1.0; 400];
         w[..100].iter_mut().for_each(|v| *v = 0.0);
-        let p = ForestParams {
-            max_depth: 0,
-            ..single_tree()
-        };
+        let p = ForestParams { max_depth: 0, ..single_tree() };
         let t = grow_tree(&m, &y, Some(&w), &p, 0).unwrap();
         assert_eq!(t.nodes()[0].weight, 300.0);
-        let p = ForestParams {
-            max_depth: 0,
-            bootstrap: true,
-            ..single_tree()
-        };
+        let p = ForestParams { max_depth: 0, bootstrap: true, ..single_tree() };
         let t = grow_tree(&m, &y, None, &p, 0).unwrap();
         assert_ne!(t.nodes()[0].count, 400.0);
         assert_eq!(t.nodes()[0].count, t.nodes()[0].weight);

@@ -47,8 +47,7 @@ pub mod split;
 pub use binning::{BinEdges, BinMapper, BinnedMatrix};
 pub use error::{Error, Result};
 pub use forest::{
-    FeatureSubsetStrategy, Forest, ForestParams, Impurity, OobError, Task, train, train_tree,
-    train_with_progress,
+    FeatureSubsetStrategy, Forest, ForestParams, Impurity, OobError, Task, train, train_tree, train_with_progress,
 };
 pub use metrics::{ClassificationStats, RegressionStats};
 pub use model::{Node, Split, Tree};

@@ -139,11 +139,8 @@ const LOG_LOSS_EPS: f64 = 1e-15;
 impl ClassificationStats {
     /// Empty statistics for `num_classes` classes (>= 2).
     pub fn new(num_classes: usize) -> Self {
-        let (pos, neg) = if num_classes == 2 {
-            (vec![0.0; AUC_BINS], vec![0.0; AUC_BINS])
-        } else {
-            (Vec::new(), Vec::new())
-        };
+        let (pos, neg) =
+            if num_classes == 2 { (vec![0.0; AUC_BINS], vec![0.0; AUC_BINS]) } else { (Vec::new(), Vec::new()) };
         ClassificationStats {
             num_classes,
             confusion: vec![0.0; num_classes * num_classes],
@@ -160,13 +157,7 @@ impl ClassificationStats {
 
     /// Adds one row: its true class, predicted class, predicted class probabilities (length
     /// `num_classes`) and weight. Out-of-range classes are errors.
-    pub fn add(
-        &mut self,
-        label: usize,
-        predicted: usize,
-        probabilities: &[f64],
-        weight: f64,
-    ) -> Result<()> {
+    pub fn add(&mut self, label: usize, predicted: usize, probabilities: &[f64], weight: f64) -> Result<()> {
         let k = self.num_classes;
         if label >= k || predicted >= k {
             return Err(Error::InvalidLabel {
@@ -187,11 +178,7 @@ impl ClassificationStats {
         self.log_loss_sum -= weight * p.ln();
         if k == 2 {
             let score = probabilities[1];
-            let b = if score.is_nan() {
-                0
-            } else {
-                ((score * AUC_BINS as f64) as usize).min(AUC_BINS - 1)
-            };
+            let b = if score.is_nan() { 0 } else { ((score * AUC_BINS as f64) as usize).min(AUC_BINS - 1) };
             if label == 1 {
                 self.pos[b] += weight;
             } else {
@@ -204,33 +191,18 @@ impl ClassificationStats {
     /// Adds the rows of `other` (same number of classes).
     pub fn merge(&mut self, other: &Self) -> Result<()> {
         if other.num_classes != self.num_classes {
-            return Err(Error::MergeMismatch(format!(
-                "{} vs {} classes",
-                self.num_classes, other.num_classes
-            )));
+            return Err(Error::MergeMismatch(format!("{} vs {} classes", self.num_classes, other.num_classes)));
         }
-        self.confusion
-            .iter_mut()
-            .zip(&other.confusion)
-            .for_each(|(a, b)| *a += b);
-        self.pos
-            .iter_mut()
-            .zip(&other.pos)
-            .for_each(|(a, b)| *a += b);
-        self.neg
-            .iter_mut()
-            .zip(&other.neg)
-            .for_each(|(a, b)| *a += b);
+        self.confusion.iter_mut().zip(&other.confusion).for_each(|(a, b)| *a += b);
+        self.pos.iter_mut().zip(&other.pos).for_each(|(a, b)| *a += b);
+        self.neg.iter_mut().zip(&other.neg).for_each(|(a, b)| *a += b);
         self.log_loss_sum += other.log_loss_sum;
         Ok(())
     }
 
     /// Confusion matrix: `m[true][predicted]` = weight.
     pub fn confusion_matrix(&self) -> Vec<Vec<f64>> {
-        self.confusion
-            .chunks(self.num_classes)
-            .map(<[f64]>::to_vec)
-            .collect()
+        self.confusion.chunks(self.num_classes).map(<[f64]>::to_vec).collect()
     }
 
     /// Total weight.
@@ -242,14 +214,10 @@ impl ClassificationStats {
         self.confusion[c * self.num_classes + c]
     }
     fn true_weight(&self, c: usize) -> f64 {
-        self.confusion[c * self.num_classes..(c + 1) * self.num_classes]
-            .iter()
-            .sum()
+        self.confusion[c * self.num_classes..(c + 1) * self.num_classes].iter().sum()
     }
     fn predicted_weight(&self, c: usize) -> f64 {
-        (0..self.num_classes)
-            .map(|t| self.confusion[t * self.num_classes + c])
-            .sum()
+        (0..self.num_classes).map(|t| self.confusion[t * self.num_classes + c]).sum()
     }
 
     /// Accuracy.
@@ -272,11 +240,7 @@ impl ClassificationStats {
     /// F1 of class `c`.
     pub fn f1_of(&self, c: usize) -> f64 {
         let (p, r) = (self.precision_of(c), self.recall_of(c));
-        if p + r > 0.0 {
-            2.0 * p * r / (p + r)
-        } else {
-            0.0
-        }
+        if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 }
     }
 
     /// Precision of the positive class (1).
@@ -296,9 +260,7 @@ impl ClassificationStats {
 
     fn weighted(&self, f: impl Fn(usize) -> f64) -> f64 {
         let w = self.weight();
-        (0..self.num_classes)
-            .map(|c| self.true_weight(c) / w * f(c))
-            .sum()
+        (0..self.num_classes).map(|c| self.true_weight(c) / w * f(c)).sum()
     }
 
     /// Spark's `weightedFMeasure`: per-class F1 averaged with the classes' true weights.
@@ -407,16 +369,7 @@ mod tests {
 
     fn binary() -> ClassificationStats {
         // (label, P(class 1)), predicted = P > 0.5.
-        let rows = [
-            (1, 0.9),
-            (1, 0.8),
-            (0, 0.7),
-            (1, 0.6),
-            (0, 0.55),
-            (0, 0.4),
-            (1, 0.3),
-            (0, 0.2),
-        ];
+        let rows = [(1, 0.9), (1, 0.8), (0, 0.7), (1, 0.6), (0, 0.55), (0, 0.4), (1, 0.3), (0, 0.2)];
         let mut s = ClassificationStats::new(2);
         for (y, p) in rows {
             s.add(y, usize::from(p > 0.5), &[1.0 - p, p], 1.0).unwrap();
@@ -452,17 +405,11 @@ mod tests {
             (1.0, 4.0 / 7.0),
             (1.0, 0.5),
         ];
-        let expected: f64 = pts
-            .windows(2)
-            .map(|w| (w[1].0 - w[0].0) * (w[1].1 + w[0].1) / 2.0)
-            .sum();
+        let expected: f64 = pts.windows(2).map(|w| (w[1].0 - w[0].0) * (w[1].1 + w[0].1) / 2.0).sum();
         close(s.pr_auc().unwrap(), expected);
         // Log loss: mean of −ln p(true).
         let ps = [0.9, 0.8, 0.3, 0.6, 0.45, 0.6, 0.3, 0.8];
-        close(
-            s.log_loss(),
-            -ps.iter().map(|p: &f64| p.ln()).sum::<f64>() / 8.0,
-        );
+        close(s.log_loss(), -ps.iter().map(|p: &f64| p.ln()).sum::<f64>() / 8.0);
     }
 
     #[test]

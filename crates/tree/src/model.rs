@@ -67,7 +67,17 @@ pub struct Tree {
     nodes: Vec<Node>,
 }
 
+/// Heap bytes of a vector's buffer.
+pub(crate) fn vec_bytes<T>(v: &Vec<T>) -> usize {
+    v.capacity() * std::mem::size_of::<T>()
+}
+
 impl Tree {
+    /// Heap bytes held by the nodes (class weights included).
+    pub fn heap_bytes(&self) -> usize {
+        vec_bytes(&self.nodes) + self.nodes.iter().map(|n| vec_bytes(&n.class_weights)).sum::<usize>()
+    }
+
     /// Assembles a tree, checking its structure: the root is node 0, children come after their
     /// parent, every node but the root has exactly one parent, class weights have
     /// `num_classes` entries (0 for regression).
@@ -106,11 +116,7 @@ impl Tree {
         if let Some(orphan) = parents.iter().skip(1).position(|p| *p == 0) {
             return Err(bad(format!("node {} is unreachable", orphan + 1)));
         }
-        Ok(Tree {
-            tree_index,
-            num_classes,
-            nodes,
-        })
+        Ok(Tree { tree_index, num_classes, nodes })
     }
 
     /// The tree's index in its forest (its seed derives from it).
@@ -153,11 +159,7 @@ impl Tree {
         let mut i = 0;
         while let Some(s) = &self.nodes[i].split {
             let x = row.get(s.feature as usize).copied().unwrap_or(f64::NAN);
-            let left = if x.is_nan() {
-                s.missing_left
-            } else {
-                x <= s.threshold
-            };
+            let left = if x.is_nan() { s.missing_left } else { x <= s.threshold };
             i = if left { s.left } else { s.right } as usize;
         }
         i
@@ -194,22 +196,10 @@ impl Tree {
                 let _ = writeln!(out, "{pad}Predict: {}", n.prediction);
             }
             Some(s) => {
-                let (ml, mr) = if s.missing_left {
-                    (" or missing", "")
-                } else {
-                    ("", " or missing")
-                };
-                let _ = writeln!(
-                    out,
-                    "{pad}If (feature {} <= {}{ml})",
-                    s.feature, s.threshold
-                );
+                let (ml, mr) = if s.missing_left { (" or missing", "") } else { ("", " or missing") };
+                let _ = writeln!(out, "{pad}If (feature {} <= {}{ml})", s.feature, s.threshold);
                 self.write_node(out, s.left as usize, indent + 1);
-                let _ = writeln!(
-                    out,
-                    "{pad}Else (feature {} > {}{mr})",
-                    s.feature, s.threshold
-                );
+                let _ = writeln!(out, "{pad}Else (feature {} > {}{mr})", s.feature, s.threshold);
                 self.write_node(out, s.right as usize, indent + 1);
             }
         }
@@ -243,6 +233,11 @@ pub(crate) struct FlatTree {
 }
 
 impl FlatTree {
+    /// Heap bytes held.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        vec_bytes(&self.nodes) + vec_bytes(&self.orig) + vec_bytes(&self.values)
+    }
+
     pub(crate) fn new(tree: &Tree) -> Self {
         let width = (tree.num_classes as usize).max(1);
         let n = tree.nodes.len();
@@ -251,11 +246,7 @@ impl FlatTree {
         let mut values = vec![0.0; n * width];
         let mut queue = std::collections::VecDeque::new();
         queue.push_back(0u32);
-        nodes.push(FlatNode {
-            threshold: f64::INFINITY,
-            feature: 0,
-            left: 0,
-        });
+        nodes.push(FlatNode { threshold: f64::INFINITY, feature: 0, left: 0 });
         orig.push(0);
         let mut next = 0usize; // flat id of the node being processed
         while let Some(o) = queue.pop_front() {
@@ -265,16 +256,8 @@ impl FlatTree {
             match &node.split {
                 Some(s) => {
                     let left = nodes.len() as u32;
-                    nodes.push(FlatNode {
-                        threshold: f64::INFINITY,
-                        feature: 0,
-                        left,
-                    });
-                    nodes.push(FlatNode {
-                        threshold: f64::INFINITY,
-                        feature: 0,
-                        left: left + 1,
-                    });
+                    nodes.push(FlatNode { threshold: f64::INFINITY, feature: 0, left });
+                    nodes.push(FlatNode { threshold: f64::INFINITY, feature: 0, left: left + 1 });
                     orig.push(s.left);
                     orig.push(s.right);
                     queue.push_back(s.left);
@@ -286,11 +269,7 @@ impl FlatTree {
                     };
                 }
                 None => {
-                    nodes[id] = FlatNode {
-                        threshold: f64::INFINITY,
-                        feature: 0,
-                        left: id as u32,
-                    };
+                    nodes[id] = FlatNode { threshold: f64::INFINITY, feature: 0, left: id as u32 };
                     let v = &mut values[id * width..(id + 1) * width];
                     if tree.num_classes == 0 {
                         v[0] = node.prediction;
@@ -303,13 +282,7 @@ impl FlatTree {
                 }
             }
         }
-        FlatTree {
-            nodes,
-            depth: tree.depth(),
-            orig,
-            values,
-            width,
-        }
+        FlatTree { nodes, depth: tree.depth(), orig, values, width }
     }
 
     /// Sends a block of `cur.len()` rows (row-major, `nf` features each) down the tree; on
@@ -381,6 +354,11 @@ pub(crate) struct QuantForest {
 }
 
 impl QuantForest {
+    /// Heap bytes held.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.cuts.iter().map(vec_bytes).sum::<usize>() + self.trees.iter().map(|t| vec_bytes(&t.nodes)).sum::<usize>()
+    }
+
     pub(crate) fn new(flat: &[FlatTree], num_features: usize) -> Option<Self> {
         if num_features > usize::from(u16::MAX) {
             return None;
@@ -419,29 +397,15 @@ impl QuantForest {
                                 missing_left: u8::from(n.feature & MISSING_RIGHT == 0),
                             }
                         } else {
-                            QNode {
-                                left: i as u32,
-                                feature: 0,
-                                thr: QMISSING,
-                                missing_left: 1,
-                            }
+                            QNode { left: i as u32, feature: 0, thr: QMISSING, missing_left: 1 }
                         }
                     })
                     .collect();
                 let len = nodes.len().next_power_of_two();
                 while nodes.len() < len {
-                    nodes.push(QNode {
-                        left: nodes.len() as u32,
-                        feature: 0,
-                        thr: QMISSING,
-                        missing_left: 1,
-                    });
+                    nodes.push(QNode { left: nodes.len() as u32, feature: 0, thr: QMISSING, missing_left: 1 });
                 }
-                QuantTree {
-                    nodes,
-                    mask: len - 1,
-                    depth: t.depth,
-                }
+                QuantTree { nodes, mask: len - 1, depth: t.depth }
             })
             .collect();
         Some(QuantForest { cuts, trees })
@@ -474,11 +438,7 @@ impl QuantForest {
         let step = |c: u32, row: &[u8; S]| -> u32 {
             let n = nodes[c as usize & mask];
             let q = row[usize::from(n.feature) & (S - 1)];
-            let right = if HAS_MISSING {
-                (q > n.thr) & !((q == QMISSING) & (n.missing_left != 0))
-            } else {
-                q > n.thr
-            };
+            let right = if HAS_MISSING { (q > n.thr) & !((q == QMISSING) & (n.missing_left != 0)) } else { q > n.thr };
             n.left + u32::from(right)
         };
         let (groups, rest) = block.as_chunks::<GROUP>();
@@ -508,14 +468,7 @@ mod tests {
     use super::*;
 
     fn leaf(p: f64) -> Node {
-        Node {
-            split: None,
-            impurity: 0.0,
-            count: 1.0,
-            weight: 1.0,
-            prediction: p,
-            class_weights: vec![],
-        }
+        Node { split: None, impurity: 0.0, count: 1.0, weight: 1.0, prediction: p, class_weights: vec![] }
     }
 
     fn stump() -> Tree {
@@ -564,10 +517,7 @@ mod tests {
         let t = stump();
         let mut s = String::new();
         t.write_debug(&mut s, 2);
-        assert_eq!(
-            s,
-            "  If (feature 1 <= 0.5)\n   Predict: 1\n  Else (feature 1 > 0.5 or missing)\n   Predict: 2\n"
-        );
+        assert_eq!(s, "  If (feature 1 <= 0.5)\n   Predict: 1\n  Else (feature 1 > 0.5 or missing)\n   Predict: 2\n");
         assert_eq!(t.feature_importances(3), vec![0.0, 1.0, 0.0]);
     }
 }

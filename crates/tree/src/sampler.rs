@@ -127,12 +127,7 @@ pub fn in_bag_mask(forest_seed: u64, tree_index: u32, spec: BagSpec, n_rows: usi
 
 /// Samples `k` of `n` features without replacement (partial Fisher–Yates), sorted ascending.
 /// Draws nothing when `k >= n`.
-pub(crate) fn sample_features(
-    rng: &mut ChaCha8Rng,
-    n: usize,
-    k: usize,
-    scratch: &mut Vec<u32>,
-) -> Vec<u32> {
+pub(crate) fn sample_features(rng: &mut ChaCha8Rng, n: usize, k: usize, scratch: &mut Vec<u32>) -> Vec<u32> {
     scratch.clear();
     scratch.extend(0..n as u32);
     if k >= n {
@@ -161,10 +156,7 @@ mod tests {
 
     #[test]
     fn poisson_mean_and_zero_fraction() {
-        let s = BagSampler::new(BagSpec {
-            subsampling_rate: 1.0,
-            bootstrap: true,
-        });
+        let s = BagSampler::new(BagSpec { subsampling_rate: 1.0, bootstrap: true });
         let mut rng = tree_rng(3, 0);
         let n = 200_000;
         let draws: Vec<u32> = (0..n).map(|_| s.draw(&mut rng)).collect();
@@ -176,18 +168,12 @@ mod tests {
 
     #[test]
     fn bernoulli_and_all() {
-        let b = BagSampler::new(BagSpec {
-            subsampling_rate: 0.25,
-            bootstrap: false,
-        });
+        let b = BagSampler::new(BagSpec { subsampling_rate: 0.25, bootstrap: false });
         let mut rng = tree_rng(3, 1);
         let n = 100_000;
         let ones: u32 = (0..n).map(|_| b.draw(&mut rng)).sum();
         assert!((f64::from(ones) / f64::from(n) - 0.25).abs() < 0.01);
-        let a = BagSampler::new(BagSpec {
-            subsampling_rate: 1.0,
-            bootstrap: false,
-        });
+        let a = BagSampler::new(BagSpec { subsampling_rate: 1.0, bootstrap: false });
         assert_eq!(a.draw(&mut rng), 1);
     }
 
@@ -198,9 +184,6 @@ mod tests {
         let s = sample_features(&mut rng, 10, 3, &mut scratch);
         assert_eq!(s.len(), 3);
         assert!(s.windows(2).all(|w| w[0] < w[1]));
-        assert_eq!(
-            sample_features(&mut rng, 4, 9, &mut scratch),
-            vec![0, 1, 2, 3]
-        );
+        assert_eq!(sample_features(&mut rng, 4, 9, &mut scratch), vec![0, 1, 2, 3]);
     }
 }

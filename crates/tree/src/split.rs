@@ -51,11 +51,7 @@ impl Impurity {
                 let mean = s[2] / w;
                 let v = s[3] / w - mean * mean;
                 // Cancellation noise below 1e-12 of the second moment is a pure node.
-                if v <= 1e-12 * (s[3] / w).abs() {
-                    0.0
-                } else {
-                    v
-                }
+                if v <= 1e-12 * (s[3] / w).abs() { 0.0 } else { v }
             }
             Impurity::Gini => {
                 let sq: f64 = s[1..].iter().map(|c| (c / w) * (c / w)).sum();
@@ -78,11 +74,7 @@ impl Impurity {
         match self {
             Impurity::Variance => {
                 let w = total[1];
-                if w > 0.0 {
-                    1e-12 * (total[3] / w).abs()
-                } else {
-                    0.0
-                }
+                if w > 0.0 { 1e-12 * (total[3] / w).abs() } else { 0.0 }
             }
             _ => 1e-12,
         }
@@ -96,9 +88,7 @@ impl Impurity {
         let wr = self.weight(right);
         match self {
             // Same quantity, written without the cancelling second moments.
-            Impurity::Variance => {
-                (left[2] * left[2] / wl + right[2] * right[2] / wr - parent[2] * parent[2] / w) / w
-            }
+            Impurity::Variance => (left[2] * left[2] / wl + right[2] * right[2] / wr - parent[2] * parent[2] / w) / w,
             _ => parent_impurity - wl / w * self.impurity(left) - wr / w * self.impurity(right),
         }
     }
@@ -159,10 +149,8 @@ pub fn find_best_split(
         if nv < 2 {
             continue;
         }
-        let miss: Option<&[f64]> = e
-            .missing_bin()
-            .map(|mb| &h[mb as usize * width..(mb as usize + 1) * width])
-            .filter(|m| m[0] > 0.0);
+        let miss: Option<&[f64]> =
+            e.missing_bin().map(|mb| &h[mb as usize * width..(mb as usize + 1) * width]).filter(|m| m[0] > 0.0);
         cum.iter_mut().for_each(|c| *c = 0.0);
         for b in 0..nv - 1 {
             for (c, v) in cum.iter_mut().zip(&h[b * width..(b + 1) * width]) {
@@ -188,11 +176,7 @@ pub fn find_best_split(
                 }
                 let wl = impurity.weight(&left);
                 let wr = impurity.weight(&right);
-                if wl < constraints.min_weight
-                    || wr < constraints.min_weight
-                    || wl <= 0.0
-                    || wr <= 0.0
-                {
+                if wl < constraints.min_weight || wr < constraints.min_weight || wl <= 0.0 || wr <= 0.0 {
                     continue;
                 }
                 let gain = impurity.gain(totals, parent_impurity, &left, &right);
@@ -201,11 +185,7 @@ pub fn find_best_split(
                 }
                 best_gain = gain;
                 // Without missing rows here, unseen missing values follow the heavier child.
-                let ml = if miss.is_some() {
-                    missing_left
-                } else {
-                    wl >= wr
-                };
+                let ml = if miss.is_some() { missing_left } else { wl >= wr };
                 best = Some(SplitCandidate {
                     feature: f,
                     bin: b as u16,
@@ -227,11 +207,7 @@ mod tests {
     use crate::binning::BinnedMatrix;
     use crate::histogram::{ClassificationStat, RegressionStat};
 
-    const FREE: SplitConstraints = SplitConstraints {
-        min_instances: 1.0,
-        min_weight: 0.0,
-        min_info_gain: 0.0,
-    };
+    const FREE: SplitConstraints = SplitConstraints { min_instances: 1.0, min_weight: 0.0, min_info_gain: 0.0 };
 
     #[test]
     fn impurities_by_hand() {
@@ -250,59 +226,20 @@ mod tests {
         let y = [1.0, 1.0, 5.0, 5.0];
         let m = BinnedMatrix::from_columns(&[x], 8, 0).unwrap();
         let layout = HistLayout::new(&m, 4);
-        let stats: Vec<RegressionStat> = y
-            .iter()
-            .map(|&y| RegressionStat([1.0, 1.0, y, y * y]))
-            .collect();
+        let stats: Vec<RegressionStat> = y.iter().map(|&y| RegressionStat([1.0, 1.0, y, y * y])).collect();
         let mut h = Histogram::new(&layout);
-        h.build(&layout, &[0], m.column(0), &stats);
+        let rows: Vec<u32> = (0..stats.len() as u32).collect();
+        h.build(&layout, &[0], &m, &rows, |r| stats[r as usize]);
         let totals = [4.0, 4.0, 12.0, 52.0];
-        let s = find_best_split(
-            Impurity::Variance,
-            &layout,
-            &h,
-            m.mapper().edges(),
-            &[0],
-            &totals,
-            &FREE,
-        )
-        .unwrap();
+        let s = find_best_split(Impurity::Variance, &layout, &h, m.mapper().edges(), &[0], &totals, &FREE).unwrap();
         assert_eq!(s.bin, 1);
         assert!((s.gain - 4.0).abs() < 1e-12); // variance 4 → 0
         assert_eq!(s.left, vec![2.0, 2.0, 2.0, 2.0]);
         // minInfoGain above the gain → no split; minInstancesPerNode 3 → no split.
-        let c = SplitConstraints {
-            min_info_gain: 4.5,
-            ..FREE
-        };
-        assert!(
-            find_best_split(
-                Impurity::Variance,
-                &layout,
-                &h,
-                m.mapper().edges(),
-                &[0],
-                &totals,
-                &c
-            )
-            .is_none()
-        );
-        let c = SplitConstraints {
-            min_instances: 3.0,
-            ..FREE
-        };
-        assert!(
-            find_best_split(
-                Impurity::Variance,
-                &layout,
-                &h,
-                m.mapper().edges(),
-                &[0],
-                &totals,
-                &c
-            )
-            .is_none()
-        );
+        let c = SplitConstraints { min_info_gain: 4.5, ..FREE };
+        assert!(find_best_split(Impurity::Variance, &layout, &h, m.mapper().edges(), &[0], &totals, &c).is_none());
+        let c = SplitConstraints { min_instances: 3.0, ..FREE };
+        assert!(find_best_split(Impurity::Variance, &layout, &h, m.mapper().edges(), &[0], &totals, &c).is_none());
     }
 
     #[test]
@@ -312,27 +249,13 @@ mod tests {
         let cls = [0u32, 0, 1, 1, 1, 1];
         let m = BinnedMatrix::from_columns(&[x], 8, 0).unwrap();
         let layout = HistLayout::new(&m, 3);
-        let stats: Vec<ClassificationStat> = cls
-            .iter()
-            .map(|&c| ClassificationStat {
-                count: 1.0,
-                weight: 1.0,
-                class: c,
-            })
-            .collect();
+        let stats: Vec<ClassificationStat> =
+            cls.iter().map(|&c| ClassificationStat { count: 1.0, weight: 1.0, class: c }).collect();
         let mut h = Histogram::new(&layout);
-        h.build(&layout, &[0], m.column(0), &stats);
+        let rows: Vec<u32> = (0..stats.len() as u32).collect();
+        h.build(&layout, &[0], &m, &rows, |r| stats[r as usize]);
         let totals = [6.0, 2.0, 4.0];
-        let s = find_best_split(
-            Impurity::Gini,
-            &layout,
-            &h,
-            m.mapper().edges(),
-            &[0],
-            &totals,
-            &FREE,
-        )
-        .unwrap();
+        let s = find_best_split(Impurity::Gini, &layout, &h, m.mapper().edges(), &[0], &totals, &FREE).unwrap();
         assert_eq!((s.bin, s.missing_left), (1, false));
         assert!((s.gain - (1.0 - (4.0 + 16.0) / 36.0)).abs() < 1e-12);
     }

@@ -4,8 +4,8 @@
 
 use linfa::prelude::*;
 use reelforest_tree::{
-    BinnedMatrix, ClassificationStats, Error, FeatureSubsetStrategy, Forest, ForestParams,
-    Impurity, RegressionStats, Task, train, train_tree, train_with_progress,
+    BinnedMatrix, ClassificationStats, Error, FeatureSubsetStrategy, Forest, ForestParams, Impurity, RegressionStats,
+    Task, train, train_tree, train_with_progress,
 };
 
 /// Deterministic uniform [0, 1) values (SplitMix64).
@@ -24,18 +24,14 @@ impl Gen {
 }
 
 fn columns(g: &mut Gen, rows: usize, features: usize) -> Vec<Vec<f64>> {
-    (0..features)
-        .map(|_| (0..rows).map(|_| g.next()).collect())
-        .collect()
+    (0..features).map(|_| (0..rows).map(|_| g.next()).collect()).collect()
 }
 
 /// y = x0 + 2·(x1 > 0.5), plus three noise features.
 fn step_data(seed: u64, rows: usize) -> (Vec<Vec<f64>>, Vec<f64>) {
     let mut g = Gen(seed);
     let cols = columns(&mut g, rows, 5);
-    let y = (0..rows)
-        .map(|i| cols[0][i] + if cols[1][i] > 0.5 { 2.0 } else { 0.0 })
-        .collect();
+    let y = (0..rows).map(|i| cols[0][i] + if cols[1][i] > 0.5 { 2.0 } else { 0.0 }).collect();
     (cols, y)
 }
 
@@ -73,12 +69,7 @@ fn learns_a_step_function() {
     // Out-of-bag error is close to the held-out error.
     let oob = forest.oob_error(&binned, &y, None).unwrap();
     assert!(oob.rows_scored > 4900);
-    assert!(
-        oob.error < 4.0 * stats.mse() + 1e-3,
-        "oob {} vs test {}",
-        oob.error,
-        stats.mse()
-    );
+    assert!(oob.error < 4.0 * stats.mse() + 1e-3, "oob {} vs test {}", oob.error, stats.mse());
     assert!(forest.total_num_nodes() > 30);
     let dump = forest.debug_string();
     assert!(dump.starts_with("RandomForestRegressionModel: numTrees=30, numFeatures=5\n"));
@@ -88,30 +79,16 @@ fn learns_a_step_function() {
 fn blobs(seed: u64, rows: usize, classes: usize) -> (Vec<Vec<f64>>, Vec<f64>) {
     let mut g = Gen(seed);
     let labels: Vec<f64> = (0..rows).map(|_| g.below(classes) as f64).collect();
-    let cols = (0..4)
-        .map(|f| {
-            labels
-                .iter()
-                .map(|&c| if f < 2 { c * 3.0 + g.next() } else { g.next() })
-                .collect()
-        })
-        .collect();
+    let cols =
+        (0..4).map(|f| labels.iter().map(|&c| if f < 2 { c * 3.0 + g.next() } else { g.next() }).collect()).collect();
     (cols, labels)
 }
 
 #[test]
 fn classifies_separable_data() {
-    for (classes, impurity) in [
-        (2, Impurity::Gini),
-        (3, Impurity::Entropy),
-        (4, Impurity::Gini),
-    ] {
+    for (classes, impurity) in [(2, Impurity::Gini), (3, Impurity::Entropy), (4, Impurity::Gini)] {
         let (cols, y) = blobs(7, 3000, classes);
-        let params = ForestParams {
-            num_trees: 15,
-            impurity,
-            ..ForestParams::classification(classes as u32)
-        };
+        let params = ForestParams { num_trees: 15, impurity, ..ForestParams::classification(classes as u32) };
         let binned = params.bin(&cols).unwrap();
         let forest = train(&binned, &y, None, &params).unwrap();
         let (tc, ty) = blobs(8, 1000, classes);
@@ -126,11 +103,7 @@ fn classifies_separable_data() {
             assert!((r - 15.0).abs() < 1e-9);
             stats.add(ty[i] as usize, pred[i] as usize, p, 1.0).unwrap();
         }
-        assert!(
-            stats.accuracy() > 0.99,
-            "{classes} classes: accuracy {}",
-            stats.accuracy()
-        );
+        assert!(stats.accuracy() > 0.99, "{classes} classes: accuracy {}", stats.accuracy());
         if classes == 2 {
             assert!(stats.roc_auc().unwrap() > 0.99);
             assert!(stats.pr_auc().unwrap() > 0.99);
@@ -145,25 +118,12 @@ fn thresholds_shift_predictions() {
     let (cols, y) = blobs(3, 500, 2);
     let mut noisy = y.clone();
     noisy.iter_mut().step_by(3).for_each(|v| *v = 1.0 - *v);
-    let params = ForestParams {
-        num_trees: 5,
-        max_depth: 2,
-        ..ForestParams::classification(2)
-    };
+    let params = ForestParams { num_trees: 5, max_depth: 2, ..ForestParams::classification(2) };
     let binned = params.bin(&cols).unwrap();
     let plain = train(&binned, &noisy, None, &params).unwrap();
-    let biased = ForestParams {
-        thresholds: Some(vec![1.0, 1e-6]),
-        ..params.clone()
-    };
+    let biased = ForestParams { thresholds: Some(vec![1.0, 1e-6]), ..params.clone() };
     let forest = train(&binned, &noisy, None, &biased).unwrap();
-    let ones = |f: &Forest| {
-        f.predict(&cols)
-            .unwrap()
-            .iter()
-            .filter(|p| **p == 1.0)
-            .count()
-    };
+    let ones = |f: &Forest| f.predict(&cols).unwrap().iter().filter(|p| **p == 1.0).count();
     assert!(ones(&forest) > ones(&plain));
 }
 
@@ -172,42 +132,26 @@ fn missing_values_follow_the_learned_direction() {
     let mut g = Gen(11);
     let n = 2000;
     let mut x0: Vec<f64> = (0..n).map(|_| g.next()).collect();
-    let y: Vec<f64> = (0..n)
-        .map(|i| if i % 4 == 0 || x0[i] > 0.5 { 1.0 } else { 0.0 })
-        .collect();
+    let y: Vec<f64> = (0..n).map(|i| if i % 4 == 0 || x0[i] > 0.5 { 1.0 } else { 0.0 }).collect();
     (0..n).step_by(4).for_each(|i| x0[i] = f64::NAN);
     let x1: Vec<f64> = (0..n).map(|_| g.next()).collect();
-    let params = ForestParams {
-        num_trees: 5,
-        ..ForestParams::classification(2)
-    };
+    let params = ForestParams { num_trees: 5, ..ForestParams::classification(2) };
     let binned = params.bin(&[x0, x1]).unwrap();
     assert!(binned.edges(0).has_missing);
     let forest = train(&binned, &y, None, &params).unwrap();
-    let p = forest
-        .predict(&[vec![f64::NAN, 0.1, 0.2], vec![0.3, 0.3, 0.3]])
-        .unwrap();
+    let p = forest.predict(&[vec![f64::NAN, 0.1, 0.2], vec![0.3, 0.3, 0.3]]).unwrap();
     assert_eq!(p, vec![1.0, 0.0, 0.0]);
 }
 
 #[test]
 fn weights_and_progress() {
     let (cols, y) = step_data(5, 1000);
-    let params = ForestParams {
-        num_trees: 4,
-        ..regression_params()
-    };
+    let params = ForestParams { num_trees: 4, ..regression_params() };
     let binned = params.bin(&cols).unwrap();
     // Zero weight on every row with x1 > 0.5: the forest never sees the +2 step.
-    let w: Vec<f64> = cols[1]
-        .iter()
-        .map(|x| if *x > 0.5 { 0.0 } else { 1.0 })
-        .collect();
+    let w: Vec<f64> = cols[1].iter().map(|x| if *x > 0.5 { 0.0 } else { 1.0 }).collect();
     let done = std::sync::Mutex::new(Vec::new());
-    let forest = train_with_progress(&binned, &y, Some(&w), &params, &|d| {
-        done.lock().unwrap().push(d)
-    })
-    .unwrap();
+    let forest = train_with_progress(&binned, &y, Some(&w), &params, &|d| done.lock().unwrap().push(d)).unwrap();
     let mut d = done.into_inner().unwrap();
     d.sort_unstable();
     assert_eq!(d, vec![1, 2, 3, 4]);
@@ -217,10 +161,7 @@ fn weights_and_progress() {
 #[test]
 fn predict_leaves_are_leaves() {
     let (cols, y) = step_data(9, 500);
-    let params = ForestParams {
-        num_trees: 3,
-        ..regression_params()
-    };
+    let params = ForestParams { num_trees: 3, ..regression_params() };
     let forest = train(&params.bin(&cols).unwrap(), &y, None, &params).unwrap();
     let leaves = forest.predict_leaves(&cols).unwrap();
     assert_eq!(leaves.len(), 500 * 3);
@@ -239,15 +180,7 @@ fn predict_leaves_are_leaves() {
 fn det_setup(task: Task) -> (BinnedMatrix, Vec<f64>, ForestParams) {
     let (cols, y) = step_data(21, 3000);
     let (y, params) = match task {
-        Task::Regression => (
-            y,
-            ForestParams {
-                num_trees: 12,
-                max_depth: 8,
-                seed: 99,
-                ..ForestParams::regression()
-            },
-        ),
+        Task::Regression => (y, ForestParams { num_trees: 12, max_depth: 8, seed: 99, ..ForestParams::regression() }),
         Task::Classification { .. } => (
             y.iter().map(|v| (*v * 1.4).floor().min(2.0)).collect(),
             ForestParams {
@@ -269,10 +202,7 @@ fn forest_bytes_are_identical_across_threads_and_orders() {
         let bytes: Vec<Vec<u8>> = [1, 2, 8]
             .iter()
             .map(|&threads| {
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .build()
-                    .unwrap();
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
                 pool.install(|| train(&binned, &y, None, &params).unwrap().to_bytes())
             })
             .collect();
@@ -280,10 +210,7 @@ fn forest_bytes_are_identical_across_threads_and_orders() {
         assert_eq!(bytes[0], bytes[2]);
         // Trees grown one by one, in a shuffled order, as cluster workers would.
         let order = [7u32, 2, 11, 0, 5, 9, 1, 3, 10, 4, 8, 6];
-        let trees = order
-            .iter()
-            .map(|&i| train_tree(&binned, &y, None, &params, i).unwrap())
-            .collect();
+        let trees = order.iter().map(|&i| train_tree(&binned, &y, None, &params, i).unwrap()).collect();
         let merged = Forest::from_trees(&params, binned.n_features(), trees).unwrap();
         assert_eq!(merged.to_bytes(), bytes[0]);
         // Round trip.
@@ -291,16 +218,7 @@ fn forest_bytes_are_identical_across_threads_and_orders() {
         assert_eq!(decoded.to_bytes(), bytes[0]);
         assert_eq!(decoded, merged);
         // A different seed gives a different forest.
-        let other = train(
-            &binned,
-            &y,
-            None,
-            &ForestParams {
-                seed: 100,
-                ..params.clone()
-            },
-        )
-        .unwrap();
+        let other = train(&binned, &y, None, &ForestParams { seed: 100, ..params.clone() }).unwrap();
         assert_ne!(other.to_bytes(), bytes[0]);
     }
 }
@@ -316,17 +234,7 @@ fn duplicate_trees_are_rejected() {
 #[test]
 fn corrupt_bytes_are_errors_not_panics() {
     let (binned, y, params) = det_setup(Task::Classification { num_classes: 3 });
-    let bytes = train(
-        &binned,
-        &y,
-        None,
-        &ForestParams {
-            num_trees: 2,
-            ..params
-        },
-    )
-    .unwrap()
-    .to_bytes();
+    let bytes = train(&binned, &y, None, &ForestParams { num_trees: 2, ..params }).unwrap().to_bytes();
     for cut in [0, 7, 8, 12, 40, bytes.len() / 2, bytes.len() - 1] {
         assert!(Forest::from_bytes(&bytes[..cut]).is_err(), "cut at {cut}");
     }
@@ -354,97 +262,22 @@ fn invalid_params_name_the_parameter() {
     let (binned, y, _) = det_setup(Task::Regression);
     let base = ForestParams::regression();
     let cases: Vec<(ForestParams, &str)> = vec![
+        (ForestParams { num_trees: 0, ..base.clone() }, "numTrees"),
+        (ForestParams { max_bins: 1, ..base.clone() }, "maxBins"),
+        (ForestParams { max_bins: 257, ..base.clone() }, "maxBins"),
+        (ForestParams { min_instances_per_node: 0, ..base.clone() }, "minInstancesPerNode"),
+        (ForestParams { min_info_gain: -1.0, ..base.clone() }, "minInfoGain"),
+        (ForestParams { min_weight_fraction_per_node: 0.5, ..base.clone() }, "minWeightFractionPerNode"),
+        (ForestParams { subsampling_rate: 0.0, ..base.clone() }, "subsamplingRate"),
+        (ForestParams { subsampling_rate: 1.5, ..base.clone() }, "subsamplingRate"),
         (
-            ForestParams {
-                num_trees: 0,
-                ..base.clone()
-            },
-            "numTrees",
-        ),
-        (
-            ForestParams {
-                max_bins: 1,
-                ..base.clone()
-            },
-            "maxBins",
-        ),
-        (
-            ForestParams {
-                max_bins: 257,
-                ..base.clone()
-            },
-            "maxBins",
-        ),
-        (
-            ForestParams {
-                min_instances_per_node: 0,
-                ..base.clone()
-            },
-            "minInstancesPerNode",
-        ),
-        (
-            ForestParams {
-                min_info_gain: -1.0,
-                ..base.clone()
-            },
-            "minInfoGain",
-        ),
-        (
-            ForestParams {
-                min_weight_fraction_per_node: 0.5,
-                ..base.clone()
-            },
-            "minWeightFractionPerNode",
-        ),
-        (
-            ForestParams {
-                subsampling_rate: 0.0,
-                ..base.clone()
-            },
-            "subsamplingRate",
-        ),
-        (
-            ForestParams {
-                subsampling_rate: 1.5,
-                ..base.clone()
-            },
-            "subsamplingRate",
-        ),
-        (
-            ForestParams {
-                feature_subset_strategy: FeatureSubsetStrategy::Fraction(1.5),
-                ..base.clone()
-            },
+            ForestParams { feature_subset_strategy: FeatureSubsetStrategy::Fraction(1.5), ..base.clone() },
             "featureSubsetStrategy",
         ),
-        (
-            ForestParams {
-                impurity: Impurity::Gini,
-                ..base.clone()
-            },
-            "impurity",
-        ),
-        (
-            ForestParams {
-                impurity: Impurity::Variance,
-                ..ForestParams::classification(2)
-            },
-            "impurity",
-        ),
-        (
-            ForestParams {
-                thresholds: Some(vec![0.5, 0.5]),
-                ..base.clone()
-            },
-            "thresholds",
-        ),
-        (
-            ForestParams {
-                thresholds: Some(vec![0.5]),
-                ..ForestParams::classification(2)
-            },
-            "thresholds",
-        ),
+        (ForestParams { impurity: Impurity::Gini, ..base.clone() }, "impurity"),
+        (ForestParams { impurity: Impurity::Variance, ..ForestParams::classification(2) }, "impurity"),
+        (ForestParams { thresholds: Some(vec![0.5, 0.5]), ..base.clone() }, "thresholds"),
+        (ForestParams { thresholds: Some(vec![0.5]), ..ForestParams::classification(2) }, "thresholds"),
         (ForestParams::classification(1), "numClasses"),
     ];
     for (p, name) in cases {
@@ -453,35 +286,15 @@ fn invalid_params_name_the_parameter() {
             other => panic!("{name}: expected an InvalidParam error, got {other:?}"),
         }
     }
-    let err = ForestParams {
-        min_instances_per_node: 0,
-        ..base.clone()
-    }
-    .validate()
-    .unwrap_err();
+    let err = ForestParams { min_instances_per_node: 0, ..base.clone() }.validate().unwrap_err();
+    assert_eq!(err.to_string(), "invalid parameter minInstancesPerNode: must be >= 1");
     assert_eq!(
-        err.to_string(),
-        "invalid parameter minInstancesPerNode: must be >= 1"
-    );
-    assert_eq!(
-        "bogus"
-            .parse::<FeatureSubsetStrategy>()
-            .unwrap_err()
-            .to_string(),
+        "bogus".parse::<FeatureSubsetStrategy>().unwrap_err().to_string(),
         "invalid parameter featureSubsetStrategy: expected auto|all|onethird|sqrt|log2|<fraction in (0,1]>|<n >= 1>, got \"bogus\""
     );
-    assert_eq!(
-        "0.5".parse::<FeatureSubsetStrategy>().unwrap(),
-        FeatureSubsetStrategy::Fraction(0.5)
-    );
-    assert_eq!(
-        "1".parse::<FeatureSubsetStrategy>().unwrap(),
-        FeatureSubsetStrategy::Count(1)
-    );
-    assert_eq!(
-        "ONETHIRD".parse::<FeatureSubsetStrategy>().unwrap(),
-        FeatureSubsetStrategy::OneThird
-    );
+    assert_eq!("0.5".parse::<FeatureSubsetStrategy>().unwrap(), FeatureSubsetStrategy::Fraction(0.5));
+    assert_eq!("1".parse::<FeatureSubsetStrategy>().unwrap(), FeatureSubsetStrategy::Count(1));
+    assert_eq!("ONETHIRD".parse::<FeatureSubsetStrategy>().unwrap(), FeatureSubsetStrategy::OneThird);
     assert!("0".parse::<FeatureSubsetStrategy>().is_err());
 }
 
@@ -503,53 +316,19 @@ fn bad_data_is_rejected() {
     let (binned, y, params) = det_setup(Task::Regression);
     let mut bad = y.clone();
     bad[5] = f64::NAN;
-    assert!(matches!(
-        train(&binned, &bad, None, &params),
-        Err(Error::InvalidLabel { row: 5, .. })
-    ));
-    assert!(matches!(
-        train(&binned, &y[1..], None, &params),
-        Err(Error::LengthMismatch { .. })
-    ));
+    assert!(matches!(train(&binned, &bad, None, &params), Err(Error::InvalidLabel { row: 5, .. })));
+    assert!(matches!(train(&binned, &y[1..], None, &params), Err(Error::LengthMismatch { .. })));
     let mut w = vec![1.0; y.len()];
     w[2] = -1.0;
-    assert!(matches!(
-        train(&binned, &y, Some(&w), &params),
-        Err(Error::InvalidWeight { row: 2, .. })
-    ));
+    assert!(matches!(train(&binned, &y, Some(&w), &params), Err(Error::InvalidWeight { row: 2, .. })));
     let zero = vec![0.0; y.len()];
-    assert!(matches!(
-        train(&binned, &y, Some(&zero), &params),
-        Err(Error::ZeroTotalWeight)
-    ));
+    assert!(matches!(train(&binned, &y, Some(&zero), &params), Err(Error::ZeroTotalWeight)));
     let cls = ForestParams::classification(2);
     let err = train(&binned, &y, None, &cls).unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("class labels must be integers in 0..numClasses"),
-        "{err}"
-    );
-    let forest = train(
-        &binned,
-        &y,
-        None,
-        &ForestParams {
-            num_trees: 1,
-            ..params
-        },
-    )
-    .unwrap();
-    assert!(matches!(
-        forest.predict(&[vec![1.0]]),
-        Err(Error::FeatureCount {
-            expected: 5,
-            actual: 1
-        })
-    ));
-    assert!(matches!(
-        forest.predict_proba(&vec![vec![1.0]; 5]),
-        Err(Error::WrongTask { .. })
-    ));
+    assert!(err.to_string().contains("class labels must be integers in 0..numClasses"), "{err}");
+    let forest = train(&binned, &y, None, &ForestParams { num_trees: 1, ..params }).unwrap();
+    assert!(matches!(forest.predict(&[vec![1.0]]), Err(Error::FeatureCount { expected: 5, actual: 1 })));
+    assert!(matches!(forest.predict_proba(&vec![vec![1.0]; 5]), Err(Error::WrongTask { .. })));
 }
 
 // ---------------------------------------------------------------- linfa oracle
@@ -564,13 +343,9 @@ fn bad_data_is_rejected() {
 /// distinct values avoid that bug.
 #[test]
 fn single_tree_matches_linfa_training_accuracy() {
-    for (seed, rows, features, classes, noise) in [
-        (1u64, 120, 4, 2, 0.0),
-        (2, 256, 6, 3, 0.0),
-        (3, 200, 3, 2, 0.15),
-        (4, 256, 5, 4, 0.1),
-        (5, 100, 8, 2, 0.3),
-    ] {
+    for (seed, rows, features, classes, noise) in
+        [(1u64, 120, 4, 2, 0.0), (2, 256, 6, 3, 0.0), (3, 200, 3, 2, 0.15), (4, 256, 5, 4, 0.1), (5, 100, 8, 2, 0.3)]
+    {
         let mut g = Gen(seed);
         let cols: Vec<Vec<f64>> = (0..features)
             .map(|_| {
@@ -603,67 +378,29 @@ fn single_tree_matches_linfa_training_accuracy() {
             ..ForestParams::classification(classes as u32)
         };
         let binned = params.bin(&cols).unwrap();
-        assert!(
-            (0..features).all(|f| binned.edges(f).num_value_bins() == rows),
-            "binning must be exact"
-        );
+        assert!((0..features).all(|f| binned.edges(f).num_value_bins() == rows), "binning must be exact");
         let forest = train(&binned, &y, None, &params).unwrap();
-        let ours = forest
-            .predict(&cols)
-            .unwrap()
-            .iter()
-            .zip(&y)
-            .filter(|(p, t)| p == t)
-            .count();
+        let ours = forest.predict(&cols).unwrap().iter().zip(&y).filter(|(p, t)| p == t).count();
 
         let x = ndarray::Array2::from_shape_fn((rows, features), |(i, j)| cols[j][i]);
         let targets = ndarray::Array1::from(labels.clone());
         let ds = Dataset::new(x, targets);
-        let model = linfa_trees::DecisionTree::params()
-            .max_depth(None)
-            .min_impurity_decrease(1e-12)
-            .fit(&ds)
-            .unwrap();
-        let theirs = model
-            .predict(&ds)
-            .iter()
-            .zip(&labels)
-            .filter(|(p, t)| p == t)
-            .count();
-        assert_eq!(
-            ours, theirs,
-            "seed {seed}: ours {ours}/{rows}, linfa {theirs}/{rows}"
-        );
+        let model = linfa_trees::DecisionTree::params().max_depth(None).min_impurity_decrease(1e-12).fit(&ds).unwrap();
+        let theirs = model.predict(&ds).iter().zip(&labels).filter(|(p, t)| p == t).count();
+        assert_eq!(ours, theirs, "seed {seed}: ours {ours}/{rows}, linfa {theirs}/{rows}");
 
         // Depth-limited trees: the same greedy gini splits give the same accuracy.
         for depth in [1u32, 2, 3, 4] {
-            let p = ForestParams {
-                max_depth: depth,
-                ..params.clone()
-            };
+            let p = ForestParams { max_depth: depth, ..params.clone() };
             let f = train(&binned, &y, None, &p).unwrap();
-            let ours = f
-                .predict(&cols)
-                .unwrap()
-                .iter()
-                .zip(&y)
-                .filter(|(p, t)| p == t)
-                .count();
+            let ours = f.predict(&cols).unwrap().iter().zip(&y).filter(|(p, t)| p == t).count();
             let m = linfa_trees::DecisionTree::params()
                 .max_depth(Some(depth as usize))
                 .min_impurity_decrease(1e-12)
                 .fit(&ds)
                 .unwrap();
-            let theirs = m
-                .predict(&ds)
-                .iter()
-                .zip(&labels)
-                .filter(|(p, t)| p == t)
-                .count();
-            assert_eq!(
-                ours, theirs,
-                "seed {seed}, depth {depth}: ours {ours}/{rows}, linfa {theirs}/{rows}"
-            );
+            let theirs = m.predict(&ds).iter().zip(&labels).filter(|(p, t)| p == t).count();
+            assert_eq!(ours, theirs, "seed {seed}, depth {depth}: ours {ours}/{rows}, linfa {theirs}/{rows}");
         }
     }
 }
@@ -705,11 +442,7 @@ fn batch_prediction_matches_the_raw_tree_walk() {
             num_trees: 7,
             max_depth: 8,
             max_bins: bins,
-            impurity: if task == Task::Regression {
-                Impurity::Variance
-            } else {
-                Impurity::Gini
-            },
+            impurity: if task == Task::Regression { Impurity::Variance } else { Impurity::Gini },
             ..ForestParams::regression()
         };
         let binned = params.bin(&cols).unwrap();
@@ -747,11 +480,7 @@ fn batch_prediction_matches_the_raw_tree_walk() {
             let mut dist = [0.0; 3];
             for (t, tree) in forest.trees().iter().enumerate() {
                 let leaf = tree.leaf_index(&row);
-                assert_eq!(
-                    leaves[i * nt + t] as usize,
-                    leaf,
-                    "nf {nf} row {i} tree {t}"
-                );
+                assert_eq!(leaves[i * nt + t] as usize, leaf, "nf {nf} row {i} tree {t}");
                 let node = &tree.nodes()[leaf];
                 sum += node.prediction;
                 if !node.class_weights.is_empty() {
