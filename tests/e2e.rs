@@ -10,7 +10,7 @@ fn ds(name: &str) -> String {
 #[test]
 fn help_lists_every_subcommand() {
     let out = Sandbox::new().run(&["--help"]).ok().stdout;
-    for cmd in ["run", "data", "features", "sql", "predict"] {
+    for cmd in ["run", "data", "features", "sql", "predict", "serve"] {
         assert!(out.lines().any(|l| l.trim_start().starts_with(cmd)), "--help lacks {cmd}:\n{out}");
     }
 }
@@ -154,4 +154,79 @@ maxDepth = [3, 6]
     std::fs::write(&job, "name = \"x\"\n[forest]\nnumTreez = 3\n").expect("write job");
     let r = sb.run(&["run", job.to_str().expect("utf8")]).failed();
     assert!(r.stderr.contains("numTreez"), "{}", r.stderr);
+}
+
+/// One HTTP/1.1 request over a fresh connection (`Connection: close`): status and body.
+fn http(addr: &str, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(60))).expect("timeout");
+    let body = body.unwrap_or("");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("read");
+    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).expect("status line");
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn serve_answers_over_http_and_stops_on_sigterm() {
+    use std::io::BufRead;
+    let sb = Sandbox::new();
+    let job = sb.path().join("serve.toml");
+    std::fs::write(&job, "name = \"e2e-serve\"\n[data.synth]\nratings = 5000\nseed = 5\n[forest]\nnumTrees = 5\nmaxDepth = 5\n[audit]\nleaky = false\n")
+        .expect("write job");
+    sb.run(&["run", job.to_str().expect("utf8"), "--out", "out"]).ok();
+    let mut child = std::process::Command::new(reelforest_e2e::binary())
+        .args(["serve", "--model", "e2e-serve", "--bind", "127.0.0.1:0", "--token", "e2e-token-123"])
+        .env("REELFOREST_WAREHOUSE", sb.warehouse())
+        .env_remove("REELFOREST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn serve");
+    // The server prints `listening on http://ADDR` once it is ready.
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let addr = loop {
+        let line = rx.recv_timeout(std::time::Duration::from_secs(120)).expect("serve printed no address");
+        if let Some(a) = line.strip_prefix("listening on http://") {
+            break a.to_string();
+        }
+    };
+    let (status, body) = http(&addr, "GET", "/api/health", None);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"name\":\"e2e-serve\""), "{body}");
+    let (status, body) = http(&addr, "POST", "/api/predict", Some(r#"{"user_id": 1, "movie_id": 1}"#));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"rating\":") && body.contains("\"contributions\":"), "{body}");
+    let (status, body) = http(&addr, "POST", "/api/sql", Some(r#"{"sql": "SELECT 1"}"#));
+    assert_eq!(status, 401, "the console needs the token: {body}");
+    let (status, body) = http(&addr, "GET", "/", None);
+    assert_eq!(status, 200);
+    assert!(body.contains("<svg"), "the overview has charts");
+    // SIGTERM: a graceful stop with exit code 0.
+    let term = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    assert!(term.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(std::time::Instant::now() < deadline, "serve did not stop within 30 s of SIGTERM");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(status.success(), "exit status {status}");
 }

@@ -32,6 +32,8 @@ enum Command {
     /// Predict a rating and P(good) for one (user, movie) from a saved model.
     #[command(disable_version_flag = true)]
     Predict(commands::predict::PredictArgs),
+    /// Serve predictions over HTTP (JSON API + web UI), following new model versions.
+    Serve(commands::serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
             Command::Features(args) => commands::features::run(args, &cli.log).await,
             Command::Sql(args) => commands::sql::run(args).await,
             Command::Predict(args) => commands::predict::run(args).await,
+            Command::Serve(args) => commands::serve::run(args).await,
         }
     });
     match result {

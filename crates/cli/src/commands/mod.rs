@@ -4,6 +4,7 @@ pub mod data;
 pub mod features;
 pub mod predict;
 pub mod run;
+pub mod serve;
 pub mod sql;
 
 use clap::Args;
