@@ -74,7 +74,7 @@ impl Analysis {
             return Ok(Analysis { unavailable: Some("the test split has no rows".into()), ..Analysis::default() });
         }
         let model = model.clone();
-        Ok(tokio::task::spawn_blocking(move || Self::score(&model, &test)).await??)
+        tokio::task::spawn_blocking(move || Self::score(&model, &test)).await?
     }
 
     fn score(model: &Model, test: &Dataset) -> Result<Self> {

@@ -262,8 +262,8 @@ mod tests {
                 }),
             };
             let mut nonzero = [0usize; 2];
-            for r in 0..cols[0].len() {
-                let row = [cols[0][r], cols[1][r]];
+            for (r, (&a, &b)) in cols[0].iter().zip(&cols[1]).enumerate() {
+                let row = [a, b];
                 let mut c = vec![0.0; 2];
                 let (pred, bias) = paths.walk(&row, Some(&mut c));
                 let want = match task {

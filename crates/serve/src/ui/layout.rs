@@ -48,7 +48,7 @@ pub fn count(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push('\u{202f}');
         }
         out.push(c);
@@ -175,7 +175,7 @@ mod tests {
 
     #[test]
     fn numbers_format() {
-        assert_eq!(num(Some(3.14159), 2), "3.14");
+        assert_eq!(num(Some(1.23456), 2), "1.23");
         assert_eq!(num(None, 2), "–");
         assert_eq!(num(Some(f64::NAN), 2), "–");
         assert_eq!(count(1_234_567), "1\u{202f}234\u{202f}567");
