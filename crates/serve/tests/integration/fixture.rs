@@ -44,7 +44,8 @@ pub fn fixture() -> &'static Fixture {
 
 fn build() -> Fixture {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-    let dir = tempfile::tempdir().expect("tempdir").keep();
+    // Under cargo's per-target scratch directory (not /tmp): kept for the whole test binary.
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir").keep();
     let data = dir.join("data");
     reelforest_data::synth(
         &reelforest_data::SynthOptions { ratings: RATINGS, seed: 1, ..reelforest_data::SynthOptions::default() },
