@@ -486,9 +486,12 @@ async fn sql_console_reads_and_refuses_writes() {
 async fn sql_time_and_concurrency_limits() {
     let limits = Limits { sql_timeout: Duration::from_millis(400), sql_concurrency: 1, ..Limits::default() };
     let app = router(state_with(limits, Arc::new(NoCluster)).await);
-    // 4·10⁸ pairs to multiply, about a second in a debug build (count(*) alone would come from
-    // statistics); cancelled at 0.4 s.
-    let slow = json!({"sql": "SELECT sum(a.rating * b.rating) FROM ratings a CROSS JOIN ratings b"}).to_string();
+    // 4·10⁹ triples to multiply, seconds even in a release build (count(*) alone would come
+    // from statistics); cancelled at 0.4 s, and short enough to end soon after if the
+    // cancellation only lands when DataFusion next yields.
+    let slow = json!({"sql": "SELECT sum(a.rating * b.rating * c.rating) FROM ratings a CROSS JOIN ratings b \
+                              CROSS JOIN (SELECT rating FROM ratings LIMIT 10) c"})
+    .to_string();
     let spawn_slow = || {
         let (app, slow) = (app.clone(), slow.clone());
         tokio::spawn(async move { sql(&app, &slow).await })
