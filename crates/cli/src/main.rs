@@ -32,8 +32,21 @@ enum Command {
     /// Predict a rating and P(good) for one (user, movie) from a saved model.
     #[command(disable_version_flag = true)]
     Predict(commands::predict::PredictArgs),
+    /// Run a Ballista scheduler with reelforest's functions (for `--cluster df://HOST:PORT`).
+    Scheduler(commands::scheduler::SchedulerArgs),
+    /// Run a Ballista executor with reelforest's functions; it registers with a scheduler.
+    Executor(commands::executor::ExecutorArgs),
     /// Serve predictions over HTTP (JSON API + web UI), following new model versions.
     Serve(commands::serve::ServeArgs),
+    /// Run the training coordinator: job state machine, gRPC JobService and WorkerService.
+    Coordinator(commands::coordinator::CoordinatorServeArgs),
+    /// Run a training worker: builds trees for the coordinator's tasks.
+    Worker(commands::coordinator::WorkerArgs),
+    /// Submit a job spec to the coordinator and watch it to the end.
+    Submit(commands::submit::SubmitArgs),
+    /// List, inspect or cancel the coordinator's jobs.
+    #[command(subcommand)]
+    Jobs(commands::submit::JobsCommand),
 }
 
 fn main() -> ExitCode {
@@ -53,7 +66,13 @@ fn main() -> ExitCode {
             Command::Features(args) => commands::features::run(args, &cli.log).await,
             Command::Sql(args) => commands::sql::run(args).await,
             Command::Predict(args) => commands::predict::run(args).await,
+            Command::Scheduler(args) => commands::scheduler::run(args).await,
+            Command::Executor(args) => commands::executor::run(args).await,
             Command::Serve(args) => commands::serve::run(args).await,
+            Command::Coordinator(args) => commands::coordinator::serve(args).await,
+            Command::Worker(args) => commands::coordinator::worker(args).await,
+            Command::Submit(args) => commands::submit::submit(args, cli.log.quiet).await,
+            Command::Jobs(cmd) => commands::submit::jobs(cmd).await,
         }
     });
     match result {

@@ -16,7 +16,7 @@
 pub mod progress;
 pub mod tables;
 
-pub use progress::{NoProgress, Progress};
+pub use progress::{NoProgress, Progress, Stage};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -9,6 +9,21 @@ pub trait Progress: Send + Sync {
     fn advance(&self, n: u64);
     /// The current step is over.
     fn end(&self);
+    /// The job enters a new stage (the cluster reports it; bars ignore it).
+    fn stage(&self, _stage: Stage) {}
+}
+
+/// The stages of a job, in order (`Preprocess → Train → Evaluate → Publish`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Stage {
+    /// Data generation, ingest, feature SQL.
+    Preprocess,
+    /// Tuning and the final fits.
+    Train,
+    /// Scoring the final models; the leakage audit.
+    Evaluate,
+    /// Writing the model and the report.
+    Publish,
 }
 
 /// Discards all progress.

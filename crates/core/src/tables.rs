@@ -35,8 +35,7 @@ pub const MOVIE_META: &str = "movie_meta";
 pub const PREDEFINED_SPLITS: &str = "predefined_splits";
 
 /// Every raw table, in the order ingest writes them.
-pub const RAW_TABLES: [&str; 8] =
-    [RATINGS, MOVIES, MOVIE_GENRES, USERS, TAGS, LINKS, MOVIE_META, PREDEFINED_SPLITS];
+pub const RAW_TABLES: [&str; 8] = [RATINGS, MOVIES, MOVIE_GENRES, USERS, TAGS, LINKS, MOVIE_META, PREDEFINED_SPLITS];
 
 /// The catalog namespace of the raw tables. SQL sees them unqualified (`FROM ratings`).
 pub const RAW_NAMESPACE: &str = "raw";

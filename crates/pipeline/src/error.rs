@@ -75,4 +75,14 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A fit done elsewhere (on the cluster) failed or was cancelled.
+    #[error("fit of {table} ({task}) failed: {reason}")]
+    Fit {
+        /// Training table.
+        table: String,
+        /// Task.
+        task: String,
+        /// Why.
+        reason: String,
+    },
 }

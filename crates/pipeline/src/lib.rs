@@ -28,5 +28,6 @@ pub mod tuning;
 
 pub use error::{Error, Result};
 pub use report::Report;
-pub use run::{RunOptions, run_job};
+pub use run::{RunOptions, run_job, run_job_with};
 pub use spec::JobSpec;
+pub use train::{FitRequest, LocalTrainer, TableRef, Trainer};

@@ -156,8 +156,7 @@ pub async fn load(warehouse: &Warehouse, name: &str, version: Option<u64>) -> Re
         });
     }
     let bytes = warehouse.get(&path).await?;
-    let artifact =
-        proto::decode_model(&bytes).map_err(|source| Error::ModelFile { path: path.clone(), source })?;
+    let artifact = proto::decode_model(&bytes).map_err(|source| Error::ModelFile { path: path.clone(), source })?;
     if artifact.name != name || artifact.version != version {
         return Err(Error::Model {
             reason: format!(
@@ -220,7 +219,6 @@ async fn subdirs(warehouse: &Warehouse, relative: &str) -> Result<Vec<String>> {
 fn valid_name(name: &str) -> bool {
     !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
-
 
 fn proto_metrics(m: &Metrics) -> proto::Metrics {
     match m {
@@ -346,15 +344,15 @@ mod tests {
 
     /// An error and its sources, `: `-separated.
     fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
+        let mut s = e.to_string();
+        let mut cur = e.source();
+        while let Some(c) = cur {
+            s.push_str(": ");
+            s.push_str(&c.to_string());
+            cur = c.source();
+        }
+        s
     }
-    s
-}
 
     async fn load_err(wh: &Warehouse, name: &str, version: Option<u64>) -> String {
         chain(&load(wh, name, version).await.expect_err("must fail"))

@@ -56,6 +56,10 @@ pub struct TaskReport {
     pub total_num_nodes: u64,
     /// Feature importances (Spark's definition), largest first.
     pub feature_importances: Vec<(String, f64)>,
+    /// SHA-256 of the encoded forest ([`reelforest_tree::Forest::to_bytes`]): equal across the
+    /// embedded run and any cluster size.
+    #[serde(default)]
+    pub forest_sha256: String,
 }
 
 /// One grid point of the search.
@@ -119,8 +123,7 @@ impl Report {
             if let Some(cv) = t.cv {
                 let _ = writeln!(s, "  {:<14} cv    {:.4} (mean over folds; compare with test above)", "", cv);
             }
-            let top: Vec<String> =
-                t.feature_importances.iter().take(5).map(|(n, v)| format!("{n} {v:.3}")).collect();
+            let top: Vec<String> = t.feature_importances.iter().take(5).map(|(n, v)| format!("{n} {v:.3}")).collect();
             let _ = writeln!(s, "  {:<14} top features: {}", "", top.join(", "));
         }
         if !self.grid.is_empty() {

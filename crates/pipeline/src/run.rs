@@ -5,12 +5,13 @@
 use crate::dataset::Dataset;
 use crate::report::{AuditEntry, GridResult, Report, TaskReport};
 use crate::spec::{ForestConfig, JobSpec, TaskKind, TuningMethod};
-use crate::train::{self, Metrics};
+use crate::train::{self, FitRequest, LocalTrainer, Metrics, TableRef, Trainer};
 use crate::{Error, Result, model, tuning};
 use datafusion::prelude::SessionContext;
-use reelforest_core::Progress;
+use reelforest_core::{Progress, Stage};
 use reelforest_data::{IngestOptions, SynthOptions};
 use reelforest_features::{FeatureRun, FeatureSpec, Protocol};
+use reelforest_tree::Forest;
 use reelforest_warehouse::Warehouse;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -28,7 +29,20 @@ pub struct RunOptions {
 
 /// Runs `spec` end to end and returns the report (also written to `<out>/report.json`).
 pub async fn run_job(spec: &JobSpec, opts: &RunOptions, progress: &dyn Progress) -> Result<Report> {
+    run_job_with(spec, opts, progress, &LocalTrainer, SessionContext::new()).await
+}
+
+/// [`run_job`] with the fits done by `trainer` and the SQL run in `ctx` (the cluster passes
+/// its coordinator's trainer and, when configured, a Ballista context).
+pub async fn run_job_with(
+    spec: &JobSpec,
+    opts: &RunOptions,
+    progress: &dyn Progress,
+    trainer: &dyn Trainer,
+    ctx: SessionContext,
+) -> Result<Report> {
     let started = Instant::now();
+    progress.stage(Stage::Preprocess);
     std::fs::create_dir_all(&opts.out).map_err(|source| Error::Io { path: opts.out.clone(), source })?;
     let wh_location = opts.warehouse.clone().unwrap_or_else(|| opts.out.join("warehouse").display().to_string());
     let warehouse = Warehouse::open(&wh_location)?;
@@ -43,7 +57,11 @@ pub async fn run_job(spec: &JobSpec, opts: &RunOptions, progress: &dyn Progress)
             let dir = opts.out.join("data");
             progress.begin("generate data", None);
             let summary = reelforest_data::synth(
-                &SynthOptions { ratings: spec.data.synth.ratings, seed: spec.data.synth.seed, ..SynthOptions::default() },
+                &SynthOptions {
+                    ratings: spec.data.synth.ratings,
+                    seed: spec.data.synth.seed,
+                    ..SynthOptions::default()
+                },
                 &dir,
             );
             progress.end();
@@ -53,9 +71,12 @@ pub async fn run_job(spec: &JobSpec, opts: &RunOptions, progress: &dyn Progress)
         }
     };
     let ingest_opts = IngestOptions {
-        format: spec.data.format.as_deref().map(str::parse).transpose().map_err(|e: reelforest_core::UnknownFormat| {
-            Error::Spec { origin: "job".into(), message: format!("data.format: {e}") }
-        })?,
+        format: spec.data.format.as_deref().map(str::parse).transpose().map_err(
+            |e: reelforest_core::UnknownFormat| Error::Spec {
+                origin: "job".into(),
+                message: format!("data.format: {e}"),
+            },
+        )?,
         metadata: spec.data.metadata.clone(),
         strict: false,
     };
@@ -64,7 +85,6 @@ pub async fn run_job(spec: &JobSpec, opts: &RunOptions, progress: &dyn Progress)
 
     // 2. Honest features.
     let t = Instant::now();
-    let ctx = SessionContext::new();
     warehouse.register_all(&ctx).await?;
     let honest = reelforest_features::build_features(&ctx, &warehouse, "honest", &spec.features, progress).await?;
     warehouse.register_all(&ctx).await?;
@@ -74,9 +94,10 @@ pub async fn run_job(spec: &JobSpec, opts: &RunOptions, progress: &dyn Progress)
 
     // 3. Tuning (fold-honest), one best configuration per task.
     let t = Instant::now();
+    progress.stage(Stage::Train);
     let (best, grid_results) = match &spec.tuning {
         None => (spec.tasks.iter().map(|t| (*t, spec.forest.clone())).collect::<Vec<_>>(), Vec::new()),
-        Some(_) => tune(&ctx, &warehouse, spec, &honest, progress).await?,
+        Some(_) => tune(&ctx, &warehouse, spec, &honest, progress, trainer).await?,
     };
     timings.push(("tuning".to_string(), t.elapsed().as_secs_f64()));
 
@@ -85,33 +106,37 @@ pub async fn run_job(spec: &JobSpec, opts: &RunOptions, progress: &dyn Progress)
     let mut tasks = Vec::new();
     let mut forests = Vec::new();
     let mut bins = train::BinCache::new(&train_ds);
+    let honest_table = TableRef { sql_name: "honest.train".into(), run: honest.clone() };
+    let mut fitted = Vec::new();
     for (task, cfg) in &best {
         let binned = bins.get(cfg)?;
         let fit_started = Instant::now();
-        let forest = train::fit(binned, &train_ds, cfg, *task, progress, &format!("train {}", task.as_str()))?;
-        let fit_seconds = fit_started.elapsed().as_secs_f64();
-        let test = train::evaluate(&forest, &test_ds, *task)?.metrics();
-        let train_metrics = train::evaluate(&forest, &train_ds, *task)?.metrics();
-        let oob = forest.oob_error(binned, train::labels(&train_ds, *task), None)?;
+        let req = FitRequest { binned, data: &train_ds, table: &honest_table, cfg, task: *task };
+        let forest = fit_step(trainer, req, progress, &format!("train {}", task.as_str()))?;
+        fitted.push((*task, cfg, forest, fit_started.elapsed().as_secs_f64()));
+    }
+    progress.stage(Stage::Evaluate);
+    for (task, cfg, forest, fit_seconds) in fitted {
+        let binned = bins.get(cfg)?;
+        let test = train::evaluate(&forest, &test_ds, task)?.metrics();
+        let train_metrics = train::evaluate(&forest, &train_ds, task)?.metrics();
+        let oob = forest.oob_error(binned, train::labels(&train_ds, task), None)?;
         let mut importances: Vec<(String, f64)> =
             honest.feature_columns.iter().cloned().zip(forest.feature_importances()).collect();
         importances.sort_by(|a, b| b.1.total_cmp(&a.1));
         tasks.push(TaskReport {
-            task: *task,
+            task,
             params: cfg.clone(),
             test,
             train: train_metrics,
-            cv: grid_results
-                .iter()
-                .filter(|g| g.task == *task && g.params == *cfg)
-                .map(|g| g.mean)
-                .next(),
+            cv: grid_results.iter().filter(|g| g.task == task && g.params == *cfg).map(|g| g.mean).next(),
             oob_error: oob.error,
             fit_seconds,
             total_num_nodes: forest.total_num_nodes() as u64,
             feature_importances: importances,
+            forest_sha256: hex_sha256(&forest.to_bytes()),
         });
-        forests.push((*task, forest, binned.mapper().clone()));
+        forests.push((task, forest, binned.mapper().clone()));
     }
     timings.push(("train+evaluate".to_string(), t.elapsed().as_secs_f64()));
 
@@ -125,20 +150,21 @@ pub async fn run_job(spec: &JobSpec, opts: &RunOptions, progress: &dyn Progress)
         let ltrain = Dataset::load(&ctx, "leaky.train", &leaky).await?;
         let ltest = Dataset::load(&ctx, "leaky.test", &leaky).await?;
         let mut bins = train::BinCache::new(&ltrain);
+        let leaky_table = TableRef { sql_name: "leaky.train".into(), run: leaky.clone() };
         for (task, cfg) in &best {
-            let forest = train::fit(bins.get(cfg)?, &ltrain, cfg, *task, progress, &format!("audit {}", task.as_str()))?;
+            let req = FitRequest { binned: bins.get(cfg)?, data: &ltrain, table: &leaky_table, cfg, task: *task };
+            let forest = fit_step(trainer, req, progress, &format!("audit {}", task.as_str()))?;
             let leaky_metrics = train::evaluate(&forest, &ltest, *task)?.metrics();
-            let honest_metrics =
-                tasks.iter().find(|r| r.task == *task).map(|r| r.test.clone()).ok_or_else(|| Error::Spec {
-                    origin: "job".into(),
-                    message: "internal: audit task without honest model".into(),
-                })?;
+            let honest_metrics = tasks.iter().find(|r| r.task == *task).map(|r| r.test.clone()).ok_or_else(|| {
+                Error::Spec { origin: "job".into(), message: "internal: audit task without honest model".into() }
+            })?;
             audit.push(AuditEntry { task: *task, honest: honest_metrics, leaky: leaky_metrics });
         }
     }
     timings.push(("leakage audit".to_string(), t.elapsed().as_secs_f64()));
 
     // 6. Model and report.
+    progress.stage(Stage::Publish);
     let version = model::save(&warehouse, spec, &honest, &forests, &tasks).await?;
     let report = Report {
         job: spec.name.clone(),
@@ -158,12 +184,24 @@ pub async fn run_job(spec: &JobSpec, opts: &RunOptions, progress: &dyn Progress)
     Ok(report)
 }
 
+/// One fit as its own progress step (trees as units).
+fn fit_step(trainer: &dyn Trainer, req: FitRequest<'_>, progress: &dyn Progress, label: &str) -> Result<Forest> {
+    progress.begin(label, Some(u64::from(req.cfg.num_trees)));
+    let forest = trainer.fit(req, progress);
+    progress.end();
+    forest
+}
+
+/// Lowercase hex SHA-256 (the report's forest fingerprints).
+fn hex_sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn write_report(out: &Path, report: &Report) -> Result<()> {
     let path = out.join("report.json");
-    let json = serde_json::to_vec_pretty(report).map_err(|e| Error::Io {
-        path: path.clone(),
-        source: std::io::Error::other(e),
-    })?;
+    let json = serde_json::to_vec_pretty(report)
+        .map_err(|e| Error::Io { path: path.clone(), source: std::io::Error::other(e) })?;
     std::fs::write(&path, json).map_err(|source| Error::Io { path, source })
 }
 
@@ -177,6 +215,7 @@ async fn tune(
     spec: &JobSpec,
     honest: &FeatureRun,
     progress: &dyn Progress,
+    trainer: &dyn Trainer,
 ) -> Result<(Vec<(TaskKind, ForestConfig)>, Vec<GridResult>)> {
     let Some(tc) = &spec.tuning else {
         return Ok((spec.tasks.iter().map(|t| (*t, spec.forest.clone())).collect(), Vec::new()));
@@ -201,17 +240,51 @@ async fn tune(
         let ftrain = Dataset::load(ctx, &format!("{run}.train"), &fold).await?;
         let fvalid = Dataset::load(ctx, &format!("{run}.test"), &fold).await?;
         let mut bins = train::BinCache::new(&ftrain);
+        let table = TableRef { sql_name: format!("{run}.train"), run: fold.clone() };
+        let table = &table;
+        for cfg in &points {
+            bins.get(cfg)?;
+        }
+        let bins = &bins;
+        // Spark's `parallelism`: up to that many grid points are fitted at once (each fit's trees
+        // still spread over the whole thread pool); results do not depend on it.
+        let batch = tc.parallelism.max(1) as usize;
         for (ti, &task) in spec.tasks.iter().enumerate() {
             let metric = metric_of(task);
-            for (i, cfg) in points.iter().enumerate() {
-                let label = format!("cv {} fold {}/{folds} point {}/{}", task.as_str(), k + 1, i + 1, points.len());
-                let forest = train::fit(bins.get(cfg)?, &ftrain, cfg, task, progress, &label)?;
-                let m = train::evaluate(&forest, &fvalid, task)?.metrics();
-                let (v, _) = m.get(&metric).ok_or_else(|| Error::Spec {
-                    origin: "job".into(),
-                    message: format!("tuning.metric: {metric:?} does not apply to {}", task.as_str()),
-                })?;
-                scores[ti][i].push(v);
+            for (bi, chunk) in points.chunks(batch).enumerate() {
+                let first = bi * batch;
+                let label = if chunk.len() == 1 {
+                    format!("cv {} fold {}/{folds} point {}/{}", task.as_str(), k + 1, first + 1, points.len())
+                } else {
+                    let last = first + chunk.len();
+                    format!("cv {} fold {}/{folds} points {}-{last}/{}", task.as_str(), k + 1, first + 1, points.len())
+                };
+                progress.begin(&label, Some(chunk.iter().map(|c| u64::from(c.num_trees)).sum()));
+                let fitted: Vec<Result<Forest>> = std::thread::scope(|s| {
+                    let handles: Vec<_> = chunk
+                        .iter()
+                        .map(|cfg| {
+                            let ftrain = &ftrain;
+                            s.spawn(move || {
+                                let binned = bins.cached(cfg).ok_or_else(|| Error::Spec {
+                                    origin: "job".into(),
+                                    message: "internal: grid point was not binned".into(),
+                                })?;
+                                trainer.fit(FitRequest { binned, data: ftrain, table, cfg, task }, progress)
+                            })
+                        })
+                        .collect();
+                    handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+                });
+                progress.end();
+                for (j, forest) in fitted.into_iter().enumerate() {
+                    let m = train::evaluate(&forest?, &fvalid, task)?.metrics();
+                    let (v, _) = m.get(&metric).ok_or_else(|| Error::Spec {
+                        origin: "job".into(),
+                        message: format!("tuning.metric: {metric:?} does not apply to {}", task.as_str()),
+                    })?;
+                    scores[ti][first + j].push(v);
+                }
             }
         }
     }
@@ -246,7 +319,8 @@ async fn tune(
                 folds: vals.clone(),
             });
         }
-        let (bi, _) = chosen.ok_or_else(|| Error::Spec { origin: "job".into(), message: "tuning.grid: empty".into() })?;
+        let (bi, _) =
+            chosen.ok_or_else(|| Error::Spec { origin: "job".into(), message: "tuning.grid: empty".into() })?;
         best.push((task, points[bi].clone()));
     }
     Ok((best, results))

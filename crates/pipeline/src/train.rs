@@ -1,9 +1,9 @@
 //! Fitting and scoring forests on [`Dataset`]s: the job's `[forest]` table becomes the tree
 //! engine's [`ForestParams`], and predictions become mergeable metric statistics.
 
+use crate::Result;
 use crate::dataset::Dataset;
 use crate::spec::{ForestConfig, TaskKind};
-use crate::Result;
 use reelforest_core::Progress;
 use reelforest_tree::{
     BinnedMatrix, ClassificationStats, FeatureSubsetStrategy, Forest, ForestParams, Impurity, RegressionStats,
@@ -82,6 +82,55 @@ impl<'a> BinCache<'a> {
         }
         Ok(&self.binned[&key])
     }
+
+    /// The bins for `cfg` if [`BinCache::get`] computed them already.
+    pub fn cached(&self, cfg: &ForestConfig) -> Option<&BinnedMatrix> {
+        self.binned.get(&(cfg.max_bins, cfg.seed))
+    }
+}
+
+/// How a remote worker finds the rows of a training table: the same query [`Dataset::load`]
+/// runs here, so its copy (and binning) equals this process's.
+#[derive(Debug, Clone)]
+pub struct TableRef {
+    /// SQL name in the warehouse (`honest.train`, `cv0.train`).
+    pub sql_name: String,
+    /// The feature run the table belongs to (feature columns, label names).
+    pub run: reelforest_features::FeatureRun,
+}
+
+/// One forest to fit.
+#[derive(Debug, Clone, Copy)]
+pub struct FitRequest<'a> {
+    /// The training rows, binned here (an embedded fit uses them directly).
+    pub binned: &'a BinnedMatrix,
+    /// The training table in memory.
+    pub data: &'a Dataset,
+    /// Where the training table lives, for trainers that fit elsewhere.
+    pub table: &'a TableRef,
+    /// Parameters.
+    pub cfg: &'a ForestConfig,
+    /// Regression or classification.
+    pub task: TaskKind,
+}
+
+/// Where forests are fitted: in this process ([`LocalTrainer`]) or fanned out to workers by
+/// the cluster's coordinator. Every implementation must return the forest [`fit`] would: the
+/// cluster's byte-identity guarantee rests on it.
+pub trait Trainer: Send + Sync {
+    /// Fits `req`, advancing `progress` by one per finished tree inside a step the caller
+    /// opened. May be called from several threads at once (tuning's `parallelism`).
+    fn fit(&self, req: FitRequest<'_>, progress: &dyn Progress) -> Result<Forest>;
+}
+
+/// Fits in this process on the current rayon pool.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LocalTrainer;
+
+impl Trainer for LocalTrainer {
+    fn fit(&self, req: FitRequest<'_>, progress: &dyn Progress) -> Result<Forest> {
+        fit_counting(req.binned, req.data, req.cfg, req.task, progress)
+    }
 }
 
 /// Fits one forest on already-binned training rows.
@@ -93,11 +142,23 @@ pub fn fit(
     progress: &dyn Progress,
     step: &str,
 ) -> Result<Forest> {
-    let p = params(cfg, task)?;
-    progress.begin(step, Some(p.num_trees as u64));
-    let forest = reelforest_tree::train_with_progress(binned, labels(ds, task), None, &p, &|_| progress.advance(1));
+    progress.begin(step, Some(u64::from(cfg.num_trees)));
+    let forest = fit_counting(binned, ds, cfg, task, progress);
     progress.end();
-    Ok(forest?)
+    forest
+}
+
+/// [`fit`] inside a progress step the caller opened: each finished tree advances it by one
+/// (several fits may share one step when they run at once).
+pub fn fit_counting(
+    binned: &BinnedMatrix,
+    ds: &Dataset,
+    cfg: &ForestConfig,
+    task: TaskKind,
+    progress: &dyn Progress,
+) -> Result<Forest> {
+    let p = params(cfg, task)?;
+    Ok(reelforest_tree::train_with_progress(binned, labels(ds, task), None, &p, &|_| progress.advance(1))?)
 }
 
 /// Test metrics of one model, for the report.

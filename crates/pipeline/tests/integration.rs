@@ -35,15 +35,15 @@ fn out_of_range_values_are_named() {
             "name = \"a\"\n[forest]\nminWeightFractionPerNode = 0.5\n",
             "invalid job spec job.toml: forest.minWeightFractionPerNode: 0.5 is not in [0, 0.5)",
         ),
-        ("name = \"bad name\"\n", "invalid job spec job.toml: name: \"bad name\" must be 1-64 letters, digits, '_' or '-'"),
+        (
+            "name = \"bad name\"\n",
+            "invalid job spec job.toml: name: \"bad name\" must be 1-64 letters, digits, '_' or '-'",
+        ),
         (
             "name = \"a\"\ntasks = []\n",
             "invalid job spec job.toml: tasks: give at least one of \"regression\", \"classification\"",
         ),
-        (
-            "name = \"a\"\n[tuning]\nnumFolds = 1\n",
-            "invalid job spec job.toml: tuning.numFolds: 1 must be at least 2",
-        ),
+        ("name = \"a\"\n[tuning]\nnumFolds = 1\n", "invalid job spec job.toml: tuning.numFolds: 1 must be at least 2"),
         (
             "name = \"a\"\n[tuning]\nmetric = \"rsme\"\n",
             "invalid job spec job.toml: tuning.metric: unknown metric \"rsme\" (rmse, mse, mae, r2, auc, pr_auc, accuracy, f1, logloss)",

@@ -14,6 +14,10 @@
 //!   foreign files are rejected before any tree is read.
 //! - [`tree`]: single trees, [`encode_tree`] / [`decode_tree`], for the cluster's wire format
 //!   (a worker returns each tree it grew, with its `tree_index`).
+//! - [`wire`]: the cluster's gRPC services (`JobService`, `WorkerService` in
+//!   `cluster.proto`), whose generated clients and servers necessarily speak prost types. This is
+//!   the one place they are public; [`params_to_wire`] / [`params_from_wire`] and
+//!   [`tree_to_wire`] / [`tree_from_wire`] are the checked conversions at that boundary.
 //! - [`Error`]: what was wrong with the bytes, naming the field.
 #![deny(missing_docs)]
 
@@ -29,8 +33,29 @@ pub use artifact::{
 pub use error::{Error, Result};
 pub use tree::{decode_tree, encode_tree};
 
-/// The prost-generated messages of package `reelforest.v1` (crate-private).
-#[allow(missing_docs, clippy::all, clippy::pedantic, missing_debug_implementations)]
-pub(crate) mod pb {
+/// The prost/tonic-generated messages and services of package `reelforest.v1`.
+#[allow(missing_docs, clippy::all, clippy::pedantic, missing_debug_implementations, unreachable_pub)]
+pub mod wire {
     include!(concat!(env!("OUT_DIR"), "/reelforest.v1.rs"));
+}
+pub(crate) use wire as pb;
+
+/// A tree as its wire message.
+pub fn tree_to_wire(tree: &reelforest_tree::Tree) -> wire::Tree {
+    convert::tree_to_pb(tree)
+}
+
+/// Checks and converts a tree message; errors name the field under `prefix` (`trees[3]`).
+pub fn tree_from_wire(msg: wire::Tree, prefix: &str) -> Result<reelforest_tree::Tree> {
+    convert::tree_from_pb(msg, prefix)
+}
+
+/// Forest parameters as their wire message.
+pub fn params_to_wire(p: &reelforest_tree::ForestParams) -> wire::ForestParams {
+    convert::params_to_pb(p)
+}
+
+/// Checks and converts forest parameters; errors name the field under `prefix`.
+pub fn params_from_wire(msg: wire::ForestParams, prefix: &str) -> Result<reelforest_tree::ForestParams> {
+    convert::params_from_pb(msg, prefix)
 }

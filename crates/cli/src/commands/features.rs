@@ -1,8 +1,8 @@
 //! `reelforest features`: build a feature run's tables from the raw tables.
 
 use super::WarehouseArgs;
+use super::ballista::ClusterArgs;
 use clap::{Args, ValueEnum};
-use datafusion::prelude::SessionContext;
 use reelforest_features::{FeatureSpec, Protocol, SplitSpec};
 use reelforest_telemetry::{Bars, LogArgs};
 
@@ -52,6 +52,8 @@ pub struct FeaturesArgs {
     pub partitions: Option<usize>,
     #[command(flatten)]
     pub warehouse: WarehouseArgs,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 /// Runs `reelforest features`.
@@ -72,7 +74,7 @@ pub async fn run(args: FeaturesArgs, log: &LogArgs) -> anyhow::Result<()> {
         ..FeatureSpec::default()
     };
     let warehouse = args.warehouse.open()?;
-    let ctx = SessionContext::new();
+    let ctx = args.cluster.context().await?;
     warehouse.register_all(&ctx).await?;
     let bars = Bars::new(log.quiet);
     let run = reelforest_features::build_features(&ctx, &warehouse, &args.out, &spec, &bars).await?;

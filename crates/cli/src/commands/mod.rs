@@ -1,11 +1,16 @@
 //! One module per subcommand: its clap arguments and its `run`.
 
+pub mod ballista;
+pub mod coordinator;
 pub mod data;
+pub mod executor;
 pub mod features;
 pub mod predict;
 pub mod run;
+pub mod scheduler;
 pub mod serve;
 pub mod sql;
+pub mod submit;
 
 use clap::Args;
 

@@ -1,6 +1,7 @@
 //! `reelforest sql`: query every catalog table of the warehouse with DataFusion SQL.
 
 use super::WarehouseArgs;
+use super::ballista::ClusterArgs;
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use datafusion::arrow::record_batch::RecordBatch;
@@ -32,6 +33,8 @@ pub struct SqlArgs {
     pub format: OutputFormat,
     #[command(flatten)]
     pub warehouse: WarehouseArgs,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 /// Runs the query and prints the result.
@@ -49,7 +52,7 @@ pub async fn run(args: SqlArgs) -> anyhow::Result<()> {
         bail!("no query given: pass it as an argument, with -f FILE, or on stdin");
     }
     let warehouse = args.warehouse.open()?;
-    let ctx = SessionContext::new();
+    let ctx = args.cluster.context().await?;
     reelforest_features::register_functions(&ctx);
     let tables = warehouse.register_all(&ctx).await?;
     tracing::debug!(?tables, "registered warehouse tables");

@@ -1,0 +1,128 @@
+//! [`ClusterTrainer`]: the pipeline's [`Trainer`] seam, implemented by the coordinator. A fit
+//! becomes tasks of k trees in the scheduler; the calling thread waits for the workers' trees
+//! and gets the forest assembled in index order — the same forest [`reelforest_tree::train`]
+//! builds in one process, because tree `i` depends only on the data, the parameters and `i`.
+
+use crate::coordinator::Shared;
+use crate::scheduler::{FitEvent, NewFit};
+use reelforest_core::Progress;
+use reelforest_pipeline::{Error, FitRequest, Trainer, train};
+use reelforest_proto::wire;
+use reelforest_tree::Forest;
+use sha2::Digest;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// Trees asked for and returned over a job.
+#[derive(Debug, Default)]
+pub struct JobCounters {
+    done: AtomicU64,
+    total: AtomicU64,
+}
+
+impl JobCounters {
+    /// Trees accepted so far.
+    pub fn trees_done(&self) -> u64 {
+        self.done.load(Ordering::Relaxed)
+    }
+
+    /// Trees of every fit scheduled so far.
+    pub fn trees_total(&self) -> u64 {
+        self.total.load(Ordering::Relaxed)
+    }
+}
+
+/// Fits a job's forests on the cluster's workers.
+pub struct ClusterTrainer {
+    shared: Arc<Shared>,
+    job: String,
+    warehouse: String,
+    cancelled: Arc<AtomicBool>,
+    counters: Arc<JobCounters>,
+}
+
+impl std::fmt::Debug for ClusterTrainer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterTrainer").field("job", &self.job).finish()
+    }
+}
+
+impl ClusterTrainer {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        job: &str,
+        warehouse: &str,
+        cancelled: Arc<AtomicBool>,
+        counters: Arc<JobCounters>,
+    ) -> Self {
+        ClusterTrainer { shared, job: job.to_string(), warehouse: warehouse.to_string(), cancelled, counters }
+    }
+}
+
+/// Identifies a binned training table on a worker: the job (tables are rewritten per job), the
+/// table, its feature run, and the binning (`maxBins`, seed).
+pub fn fingerprint(job: &str, table: &str, run_json: &str, max_bins: usize, seed: u64) -> String {
+    let mut h = sha2::Sha256::new();
+    for part in [job, table, run_json, &max_bins.to_string(), &seed.to_string()] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part.as_bytes());
+    }
+    h.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+impl Trainer for ClusterTrainer {
+    fn fit(&self, req: FitRequest<'_>, progress: &dyn Progress) -> reelforest_pipeline::Result<Forest> {
+        let fail = |reason: String| Error::Fit {
+            table: req.table.sql_name.clone(),
+            task: req.task.as_str().to_string(),
+            reason,
+        };
+        if self.cancelled.load(Ordering::SeqCst) {
+            return Err(fail("job cancelled by a client".into()));
+        }
+        let params = train::params(req.cfg, req.task)?;
+        let run_json = serde_json::to_string(&req.table.run).map_err(|e| fail(e.to_string()))?;
+        let template = wire::FitTask {
+            warehouse: self.warehouse.clone(),
+            table: req.table.sql_name.clone(),
+            fingerprint: fingerprint(&self.job, &req.table.sql_name, &run_json, params.max_bins, params.seed),
+            feature_run_json: run_json,
+            task: req.task.as_str().to_string(),
+            params: Some(reelforest_proto::params_to_wire(&params)),
+            first_tree: 0,
+            num_trees: 0,
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.counters.total.fetch_add(params.num_trees as u64, Ordering::Relaxed);
+        self.shared.sched().add_fit(NewFit {
+            job_id: self.job.clone(),
+            template,
+            params,
+            num_features: req.data.columns.len(),
+            events: tx,
+        });
+        self.shared.work.notify_waiters();
+        // Show the new trees_total now (not at the first returned tree).
+        self.shared.update(&self.job, |_| {});
+        // Wait for the workers; inside a runtime, tell it this thread blocks.
+        let wait = || -> std::result::Result<Forest, String> {
+            loop {
+                match rx.recv() {
+                    Ok(FitEvent::Trees(n)) => {
+                        self.counters.done.fetch_add(n, Ordering::Relaxed);
+                        progress.advance(n);
+                    }
+                    Ok(FitEvent::Done(outcome)) => return outcome,
+                    Err(_) => return Err("the coordinator dropped the fit".into()),
+                }
+            }
+        };
+        let outcome = match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(wait)
+            }
+            _ => wait(),
+        };
+        outcome.map_err(fail)
+    }
+}

@@ -1,0 +1,252 @@
+//! `reelforest worker`: registers with the coordinator, sends heartbeats from a thread of its
+//! own (so a long tree build never makes it look dead), polls for leases, and builds the leased
+//! trees with the same engine call the embedded run makes ([`reelforest_tree::train_tree`]) on a
+//! rayon pool.
+//!
+//! The training table is loaded with [`Dataset::load`] (the embedded run's own query, so the
+//! same rows in the same order) and binned with [`reelforest_pipeline::train::bin`]; the binned
+//! copy is cached by the task's fingerprint, so the tasks of one fit and of every grid point
+//! sharing `(maxBins, seed)` load it once. Only the most recent tables are kept.
+
+use crate::client::{self, Workers};
+use crate::tls::ClientTls;
+use crate::{Error, Result};
+use datafusion::prelude::SessionContext;
+use rayon::prelude::*;
+use reelforest_features::FeatureRun;
+use reelforest_pipeline::dataset::Dataset;
+use reelforest_pipeline::train;
+use reelforest_proto::wire;
+use reelforest_tree::{BinnedMatrix, ForestParams};
+use reelforest_warehouse::Warehouse;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// How a worker runs.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Coordinator URL.
+    pub coordinator: String,
+    /// Shared token.
+    pub token: Option<String>,
+    /// TLS settings.
+    pub tls: ClientTls,
+    /// Name shown in status pages.
+    pub name: String,
+    /// Threads that build trees (default: all cores).
+    pub threads: usize,
+    /// Binned tables kept in memory.
+    pub cache_tables: usize,
+}
+
+/// A training table ready for trees.
+struct Loaded {
+    fingerprint: String,
+    binned: BinnedMatrix,
+    rating: Vec<f64>,
+    good: Vec<f64>,
+}
+
+/// Why a task could not be done, as reported to the coordinator.
+struct TaskError {
+    fatal: bool,
+    message: String,
+}
+
+impl TaskError {
+    fn fatal(message: impl Into<String>) -> Self {
+        TaskError { fatal: true, message: message.into() }
+    }
+    fn retry(message: impl Into<String>) -> Self {
+        TaskError { fatal: false, message: message.into() }
+    }
+}
+
+/// Runs a worker until `stop` is set (or forever). Reconnects and registers again when the
+/// coordinator forgets it.
+pub async fn run(cfg: WorkerConfig, stop: Arc<AtomicBool>) -> Result<()> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(cfg.threads.max(1))
+        .thread_name(|i| format!("trees-{i}"))
+        .build()
+        .map_err(|e| Error::Config(format!("cannot start {} tree threads: {e}", cfg.threads)))?;
+    let pool = Arc::new(pool);
+    let mut cache: VecDeque<Arc<Loaded>> = VecDeque::new();
+    let mut client = client::workers(&cfg.coordinator, cfg.token.as_deref(), &cfg.tls).await?;
+    while !stop.load(Ordering::SeqCst) {
+        let reg = client
+            .register(wire::RegisterRequest { name: cfg.name.clone(), cpus: cfg.threads as u32 })
+            .await
+            .map_err(|s| Error::rpc("register", s))?
+            .into_inner();
+        let id = reg.worker_id.clone();
+        tracing::info!(worker = %id, coordinator = %cfg.coordinator, "registered");
+        let alive = Arc::new(AtomicBool::new(true));
+        let beat = spawn_heartbeats(
+            &cfg,
+            &id,
+            Duration::from_millis(u64::from(reg.heartbeat_interval_ms.max(50))),
+            alive.clone(),
+        )?;
+        let outcome = serve_leases(&mut client, &id, &pool, &mut cache, &cfg, &stop, &alive).await;
+        alive.store(false, Ordering::SeqCst);
+        let _ = beat.join();
+        match outcome {
+            Ok(()) if stop.load(Ordering::SeqCst) => break,
+            Ok(()) => tracing::warn!(worker = %id, "the coordinator forgot this worker; registering again"),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Heartbeats on a thread with its own small runtime. Clears `alive` when the coordinator says
+/// it does not know this worker.
+fn spawn_heartbeats(
+    cfg: &WorkerConfig,
+    id: &str,
+    every: Duration,
+    alive: Arc<AtomicBool>,
+) -> Result<std::thread::JoinHandle<()>> {
+    let (cfg, id) = (cfg.clone(), id.to_string());
+    std::thread::Builder::new()
+        .name("heartbeat".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot start the heartbeat runtime");
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                let mut client = None;
+                let mut tick = tokio::time::interval(every);
+                while alive.load(Ordering::SeqCst) {
+                    tick.tick().await;
+                    if client.is_none() {
+                        client = client::workers(&cfg.coordinator, cfg.token.as_deref(), &cfg.tls).await.ok();
+                    }
+                    let Some(c) = client.as_mut() else { continue };
+                    match c.heartbeat(wire::HeartbeatRequest { worker_id: id.clone() }).await {
+                        Ok(r) if !r.get_ref().known => {
+                            alive.store(false, Ordering::SeqCst);
+                        }
+                        Ok(_) => {}
+                        Err(s) => {
+                            tracing::warn!(error = %s, "heartbeat failed");
+                            client = None;
+                        }
+                    }
+                }
+            });
+        })
+        .map_err(|e| Error::Config(format!("cannot start the heartbeat thread: {e}")))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn serve_leases(
+    client: &mut Workers,
+    id: &str,
+    pool: &Arc<rayon::ThreadPool>,
+    cache: &mut VecDeque<Arc<Loaded>>,
+    cfg: &WorkerConfig,
+    stop: &AtomicBool,
+    alive: &AtomicBool,
+) -> Result<()> {
+    while !stop.load(Ordering::SeqCst) && alive.load(Ordering::SeqCst) {
+        let poll = client.poll_task(wire::PollTaskRequest { worker_id: id.to_string(), wait_ms: 2_000 }).await;
+        let lease = match poll {
+            Ok(r) => r.into_inner().lease,
+            Err(s) if s.code() == tonic::Code::FailedPrecondition => return Ok(()),
+            Err(s) => return Err(Error::rpc("poll for a task", s)),
+        };
+        let Some(lease) = lease else { continue };
+        let lease_id = lease.lease_id.clone();
+        let result = run_task(lease, pool, cache, cfg).await;
+        match result {
+            Ok(trees) => {
+                let n = trees.len();
+                match client
+                    .complete_task(wire::CompleteTaskRequest {
+                        worker_id: id.to_string(),
+                        lease_id: lease_id.clone(),
+                        trees,
+                    })
+                    .await
+                {
+                    Ok(_) => tracing::info!(lease = %lease_id, trees = n, "task done"),
+                    Err(s) => tracing::warn!(lease = %lease_id, error = %s, "completion refused"),
+                }
+            }
+            Err(e) => {
+                tracing::warn!(lease = %lease_id, fatal = e.fatal, error = %e.message, "task failed");
+                let kind = if e.fatal { wire::FailureKind::Fatal } else { wire::FailureKind::Retryable };
+                if let Err(s) = client
+                    .fail_task(wire::FailTaskRequest {
+                        worker_id: id.to_string(),
+                        lease_id,
+                        kind: kind as i32,
+                        message: e.message,
+                    })
+                    .await
+                {
+                    tracing::warn!(error = %s, "failure report refused");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn run_task(
+    lease: wire::TaskLease,
+    pool: &Arc<rayon::ThreadPool>,
+    cache: &mut VecDeque<Arc<Loaded>>,
+    cfg: &WorkerConfig,
+) -> std::result::Result<Vec<wire::Tree>, TaskError> {
+    let fit = lease.fit.ok_or_else(|| TaskError::fatal("lease without a task"))?;
+    let params_msg = fit.params.clone().ok_or_else(|| TaskError::fatal("task without forest parameters"))?;
+    let params: ForestParams =
+        reelforest_proto::params_from_wire(params_msg, "params").map_err(|e| TaskError::fatal(e.to_string()))?;
+    let loaded = match cache.iter().find(|l| l.fingerprint == fit.fingerprint) {
+        Some(l) => l.clone(),
+        None => {
+            let l = Arc::new(load(&fit, &params).await?);
+            cache.push_front(l.clone());
+            cache.truncate(cfg.cache_tables.max(1));
+            l
+        }
+    };
+    let labels_good = fit.task == "classification";
+    let (first, count) = (fit.first_tree, fit.num_trees);
+    let pool = pool.clone();
+    let built = tokio::task::spawn_blocking(move || {
+        let labels: &[f64] = if labels_good { &loaded.good } else { &loaded.rating };
+        pool.install(|| {
+            (first..first + count)
+                .into_par_iter()
+                .map(|i| reelforest_tree::train_tree(&loaded.binned, labels, None, &params, i))
+                .collect::<std::result::Result<Vec<_>, _>>()
+        })
+    })
+    .await
+    .map_err(|e| TaskError::retry(format!("tree thread: {e}")))?
+    .map_err(|e| TaskError::fatal(e.to_string()))?;
+    Ok(built.iter().map(reelforest_proto::tree_to_wire).collect())
+}
+
+/// Loads and bins a training table (the embedded run's query and binning).
+async fn load(fit: &wire::FitTask, params: &ForestParams) -> std::result::Result<Loaded, TaskError> {
+    let run: FeatureRun =
+        serde_json::from_str(&fit.feature_run_json).map_err(|e| TaskError::fatal(format!("feature_run_json: {e}")))?;
+    let wh = Warehouse::open(&fit.warehouse).map_err(|e| TaskError::fatal(e.to_string()))?;
+    let ctx = SessionContext::new();
+    wh.register_all(&ctx).await.map_err(|e| TaskError::retry(e.to_string()))?;
+    let ds = Dataset::load(&ctx, &fit.table, &run).await.map_err(|e| TaskError::retry(client::error_chain(&e)))?;
+    let binned = train::bin(&ds, params.max_bins as u32, params.seed).map_err(|e| TaskError::fatal(e.to_string()))?;
+    tracing::info!(table = %fit.table, rows = ds.len(), fingerprint = %fit.fingerprint, "training table loaded");
+    Ok(Loaded { fingerprint: fit.fingerprint.clone(), binned, rating: ds.rating, good: ds.good })
+}
