@@ -72,7 +72,7 @@ impl std::fmt::Debug for CoordinatorConfig {
     }
 }
 
-struct JobEntry {
+pub(crate) struct JobEntry {
     record: JobRecord,
     status: watch::Sender<wire::JobStatus>,
     cancelled: Arc<AtomicBool>,
