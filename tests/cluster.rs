@@ -296,7 +296,6 @@ fn tree_msg(index: u32, nodes: usize) -> wire::Tree {
 }
 
 #[test]
-#[ignore = "times out waiting for state train with no worker registered; under investigation (session 2 note)"]
 fn misbehaving_workers_cannot_spoil_a_job() {
     let _g = heavy();
     let dir = tempfile::tempdir().expect("tempdir");
@@ -416,7 +415,6 @@ fn misbehaving_workers_cannot_spoil_a_job() {
 }
 
 #[test]
-#[ignore = "times out waiting for state train with no worker registered; under investigation (session 2 note)"]
 fn a_cancelled_job_ends_its_watch_with_the_reason() {
     let dir = tempfile::tempdir().expect("tempdir");
     let job = write_job(dir.path(), &LONG_JOB.replace("ratings = 30000", "ratings = 3000"));
