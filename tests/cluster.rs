@@ -2,7 +2,8 @@
 //! processes talking gRPC over TCP on loopback, driven by the real CLI (`submit`, `jobs`) and,
 //! where a misbehaving worker is needed, by a hand-driven gRPC worker client.
 //!
-//! Waits are on conditions (a line on stdout, a status over gRPC) with deadlines, never sleeps.
+//! Waits are on events with deadlines, never sleeps: a line a process prints, the job's status
+//! stream (`WatchJob` sends every change), a worker's long poll.
 
 use reelforest_e2e::{Run, binary};
 use reelforest_proto::wire;
@@ -12,6 +13,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// Heavy tests (whole jobs) run one at a time: the machine has two cores.
@@ -24,6 +26,32 @@ fn heavy() -> std::sync::MutexGuard<'static, ()> {
 /// A child process killed when dropped.
 struct Proc {
     child: Child,
+}
+
+/// Lines a process writes to stderr, as they come (a reader thread drains the pipe).
+fn stderr_lines(child: &mut Child) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    let err = child.stderr.take().expect("stderr piped");
+    std::thread::spawn(move || {
+        // Drain to the end even when nobody listens: a closed pipe would fail the process's
+        // own log writes.
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    rx
+}
+
+/// Waits for a line matching `pred`, at most `limit`.
+fn wait_line(lines: &mpsc::Receiver<String>, what: &str, limit: Duration, pred: impl Fn(&str) -> bool) {
+    let end = Instant::now() + limit;
+    loop {
+        match lines.recv_timeout(end.saturating_duration_since(Instant::now())) {
+            Ok(l) if pred(&l) => return,
+            Ok(_) => {}
+            Err(_) => panic!("timed out after {limit:?} waiting for {what}"),
+        }
+    }
 }
 
 impl Drop for Proc {
@@ -56,6 +84,12 @@ fn run(args: &[&str], dir: &Path) -> Run {
 
 /// Starts a coordinator on a free port; returns it and its `http://` URL (from its first line).
 fn coordinator(dir: &Path, extra: &[&str]) -> (Proc, String) {
+    let (p, url, _) = coordinator_with_log(dir, extra);
+    (p, url)
+}
+
+/// [`coordinator`] and its log lines (warnings and errors).
+fn coordinator_with_log(dir: &Path, extra: &[&str]) -> (Proc, String, mpsc::Receiver<String>) {
     let wh = dir.join("warehouse").display().to_string();
     let work = dir.join("coordinator").display().to_string();
     let mut args = vec!["coordinator", "--bind", "127.0.0.1:0", "--warehouse", &wh, "--work-dir", &work];
@@ -63,9 +97,10 @@ fn coordinator(dir: &Path, extra: &[&str]) -> (Proc, String) {
     let mut child = command(&args, dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("spawn coordinator");
+    let log = stderr_lines(&mut child);
     let mut line = String::new();
     BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("coordinator's first line");
     let addr = line
@@ -74,7 +109,7 @@ fn coordinator(dir: &Path, extra: &[&str]) -> (Proc, String) {
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
         .trim_end_matches(" (TLS)")
         .to_string();
-    (Proc { child }, format!("http://{addr}"))
+    (Proc { child }, format!("http://{addr}"), log)
 }
 
 fn worker(dir: &Path, url: &str, name: &str, extra: &[&str]) -> Proc {
@@ -171,18 +206,38 @@ fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
 }
 
-/// Polls `f` until it returns `Some`, or panics with `what` after `limit`.
-fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let end = Instant::now() + limit;
+/// Follows job `id`'s status stream until `pred` returns `Some` (checked on the current status
+/// and on every change), at most `limit`.
+fn watch_until<T>(
+    rt: &tokio::runtime::Runtime,
+    url: &str,
+    id: &str,
+    limit: Duration,
+    mut pred: impl FnMut(&wire::JobStatus) -> Option<T>,
+) -> T {
+    let end = tokio::time::Instant::now() + limit;
+    let mut jobs = rt.block_on(JobServiceClient::connect(url.to_string())).expect("connect");
+    let mut stream =
+        rt.block_on(jobs.watch_job(wire::WatchJobRequest { job_id: id.to_string() })).expect("watch").into_inner();
     loop {
-        if let Some(v) = f() {
+        let status = match rt.block_on(async { tokio::time::timeout_at(end, stream.message()).await }) {
+            Ok(Ok(Some(s))) => s,
+            Ok(Ok(None)) => panic!("job {id}'s status stream ended before the condition held"),
+            Ok(Err(e)) => panic!("watching job {id}: {e}"),
+            Err(_) => panic!("timed out after {limit:?} watching job {id}"),
+        };
+        if let Some(v) = pred(&status) {
             return v;
         }
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        std::thread::yield_now();
-        // Keep the polling cheap for the processes under test.
-        std::thread::park_timeout(Duration::from_millis(20));
     }
+}
+
+/// The job id a `submit` child prints first, and the rest of its stdout.
+fn submitted_id(child: &mut Child) -> (String, BufReader<std::process::ChildStdout>) {
+    let mut out = BufReader::new(child.stdout.take().expect("stdout piped"));
+    let mut line = String::new();
+    out.read_line(&mut line).expect("submit's first line");
+    (job_id(&line), out)
 }
 
 #[test]
@@ -217,7 +272,7 @@ fn a_worker_killed_mid_training_loses_nothing() {
     let cdir = dir.path().join("cluster");
     std::fs::create_dir_all(&cdir).expect("mkdir");
     let timeout_ms = 1000u64;
-    let (_c, url) = coordinator(
+    let (_c, url, log) = coordinator_with_log(
         &cdir,
         &[
             "--trees-per-task",
@@ -232,28 +287,29 @@ fn a_worker_killed_mid_training_loses_nothing() {
     );
     let mut victim = worker(&cdir, &url, "victim", &[]);
     let _survivor = worker(&cdir, &url, "survivor", &[]);
-    let submit = command(&["submit", job.to_str().expect("utf8"), "--coordinator", &url], &cdir)
+    let mut submit = command(&["submit", job.to_str().expect("utf8"), "--coordinator", &url], &cdir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("submit");
+    let (id, mut submit_out) = submitted_id(&mut submit);
     let rt = runtime();
     let mut jobs = rt.block_on(JobServiceClient::connect(url.clone())).expect("connect");
-    // Wait until the victim holds a lease and some trees are done.
-    wait_for("the victim to hold a lease mid-training", Duration::from_secs(300), || {
+    // On each status change: does the victim hold a lease, with some trees done?
+    let victim_id = watch_until(&rt, &url, &id, Duration::from_secs(300), |s| {
+        if s.trees_done < 4 {
+            return None;
+        }
         let st = rt.block_on(jobs.cluster_status(wire::ClusterStatusRequest {})).ok()?.into_inner();
-        let list = rt.block_on(jobs.list_jobs(wire::ListJobsRequest {})).ok()?.into_inner();
-        let trees = list.jobs.first().map_or(0, |j| j.trees_done);
-        st.workers.iter().any(|w| w.name == "victim" && !w.lease_ids.is_empty() && trees >= 4).then_some(())
+        st.workers.into_iter().find(|w| w.name == "victim" && !w.lease_ids.is_empty()).map(|w| w.worker_id)
     });
     // SIGKILL: no goodbye, its lease must come back through the heartbeat timeout.
     let killed_at = Instant::now();
     assert!(Command::new("kill").args(["-9", &victim.child.id().to_string()]).status().expect("kill").success());
     let _ = victim.child.wait();
-    wait_for("the victim to be declared dead", Duration::from_secs(30), || {
-        let st = rt.block_on(jobs.cluster_status(wire::ClusterStatusRequest {})).ok()?.into_inner();
-        st.workers.iter().all(|w| w.name != "victim").then_some(())
+    wait_line(&log, "the coordinator to take the victim's leases back", Duration::from_secs(30), |l| {
+        l.contains("took back leases") && l.contains(&victim_id)
     });
     let moved_after = killed_at.elapsed();
     // Heartbeat timeout, plus at most one reaper period (half a heartbeat) and scheduling slack.
@@ -261,10 +317,13 @@ fn a_worker_killed_mid_training_loses_nothing() {
         moved_after < Duration::from_millis(timeout_ms + 50 + 1500),
         "leases moved after {moved_after:?} (timeout {timeout_ms} ms)"
     );
+    let st = rt.block_on(jobs.cluster_status(wire::ClusterStatusRequest {})).expect("status").into_inner();
+    assert!(st.workers.iter().all(|w| w.name != "victim"), "the victim was dropped");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut submit_out, &mut rest).expect("submit output");
     let out = submit.wait_with_output().expect("submit ends");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    let id = job_id(&stdout);
+    assert!(out.status.success(), "{rest}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(rest.contains("reelforest run: longjob"), "{rest}");
     let r = report(&cdir.join("coordinator/jobs").join(&id).join("report.json"));
     assert_eq!(fingerprints(&r), want, "same forest after the kill");
     // Exactly numTrees trees: the model's node count equals the embedded one too.
@@ -321,10 +380,8 @@ fn misbehaving_workers_cannot_spoil_a_job() {
     let out = run(&["submit", job.to_str().expect("utf8"), "--coordinator", &url, "--detach"], dir.path()).ok();
     let id = job_id(&out.stdout);
     let rt = runtime();
-    let mut jobs = rt.block_on(JobServiceClient::connect(url.clone())).expect("connect");
     // Register only once there is work: a silent worker is dead after 3 s.
-    wait_for("the job to reach train", Duration::from_secs(300), || {
-        let s = rt.block_on(jobs.get_job(wire::GetJobRequest { job_id: id.clone() })).ok()?.into_inner();
+    watch_until(&rt, &url, &id, Duration::from_secs(300), |s| {
         (s.state == wire::JobState::Train as i32 && s.trees_total > 0).then_some(())
     });
     let mut w: RawWorker = rt.block_on(WorkerServiceClient::connect(url.clone())).expect("connect");
@@ -332,13 +389,16 @@ fn misbehaving_workers_cannot_spoil_a_job() {
         .block_on(w.register(wire::RegisterRequest { name: "rogue".into(), cpus: 1 }))
         .expect("register")
         .into_inner();
+    // Long polls: the coordinator answers as soon as a task is queued.
     let poll = |w: &mut RawWorker| {
-        wait_for("a lease", Duration::from_secs(300), || {
-            rt.block_on(w.poll_task(wire::PollTaskRequest { worker_id: reg.worker_id.clone(), wait_ms: 1000 }))
-                .expect("poll")
-                .into_inner()
-                .lease
-        })
+        let end = Instant::now() + Duration::from_secs(60);
+        loop {
+            let r = rt.block_on(w.poll_task(wire::PollTaskRequest { worker_id: reg.worker_id.clone(), wait_ms: 1000 }));
+            if let Some(lease) = r.expect("poll").into_inner().lease {
+                return lease;
+            }
+            assert!(Instant::now() < end, "no lease within 60 s");
+        }
     };
     let beat = |w: &mut RawWorker| {
         assert!(
@@ -378,7 +438,7 @@ fn misbehaving_workers_cannot_spoil_a_job() {
             trees: vec![],
         }))
         .expect_err("stale lease");
-    assert_eq!(err.code(), tonic::Code::FailedPrecondition);
+    assert_eq!(err.code(), tonic::Code::FailedPrecondition, "{err}");
     assert_eq!(err.message(), format!("lease {} is not held by worker {}", lease.lease_id, reg.worker_id));
     // 3. An oversized result: refused by the message limit before any handler runs.
     beat(&mut w);
@@ -399,12 +459,10 @@ fn misbehaving_workers_cannot_spoil_a_job() {
     let cancel_check = run(&["jobs", "status", &id, "--coordinator", &url], dir.path()).ok();
     assert!(cancel_check.stdout.contains("[train]"), "{}", cancel_check.stdout);
     let _real = worker(dir.path(), &url, "real", &[]);
-    let done = wait_for("the job to finish", Duration::from_secs(300), || {
-        let s = rt.block_on(jobs.get_job(wire::GetJobRequest { job_id: id.clone() })).ok()?.into_inner();
-        (s.finished_unix_ms > 0).then_some(s)
-    });
+    let done = watch_until(&rt, &url, &id, Duration::from_secs(300), |s| (s.finished_unix_ms > 0).then(|| s.clone()));
     assert_eq!(done.state, wire::JobState::Succeeded as i32, "{}", done.error);
     assert_eq!(done.trees_done, 6);
+    let mut jobs = rt.block_on(JobServiceClient::connect(url.clone())).expect("connect");
     let st = rt.block_on(jobs.cluster_status(wire::ClusterStatusRequest {})).expect("status").into_inner();
     assert!(st.workers.iter().all(|w| w.name != "rogue"), "the silent worker was dropped");
     // The rogue's worker id is gone: its calls are refused.
@@ -420,17 +478,16 @@ fn a_cancelled_job_ends_its_watch_with_the_reason() {
     let job = write_job(dir.path(), &LONG_JOB.replace("ratings = 30000", "ratings = 3000"));
     let (_c, url) = coordinator(dir.path(), &[]);
     // No worker: the job waits in `train` with its tasks queued.
-    let submit = command(&["submit", job.to_str().expect("utf8"), "--coordinator", &url], dir.path())
+    let mut submit = command(&["submit", job.to_str().expect("utf8"), "--coordinator", &url], dir.path())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("submit");
+    let (id, _out) = submitted_id(&mut submit);
     let rt = runtime();
-    let mut jobs = rt.block_on(JobServiceClient::connect(url.clone())).expect("connect");
-    let id = wait_for("the job to reach train", Duration::from_secs(300), || {
-        let list = rt.block_on(jobs.list_jobs(wire::ListJobsRequest {})).ok()?.into_inner();
-        list.jobs.into_iter().find(|j| j.state == wire::JobState::Train as i32 && j.trees_total > 0).map(|j| j.job_id)
+    watch_until(&rt, &url, &id, Duration::from_secs(300), |s| {
+        (s.state == wire::JobState::Train as i32 && s.trees_total > 0).then_some(())
     });
     let c = run(&["jobs", "cancel", &id, "--coordinator", &url], dir.path()).ok();
     assert!(c.stdout.contains("cancel requested"), "{}", c.stdout);

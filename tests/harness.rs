@@ -44,7 +44,11 @@ impl Run {
 
     /// Panics with both streams unless the command failed.
     pub fn failed(self) -> Self {
-        assert!(!self.success, "command unexpectedly succeeded\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        assert!(
+            !self.success,
+            "command unexpectedly succeeded\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 }

@@ -155,6 +155,16 @@ impl SqlRunner {
         })
     }
 
+    /// Resolves once no console query holds a slot (a timed-out query keeps its slot until its
+    /// work really stops): for graceful shutdown, monitors and tests.
+    pub async fn idle(&self) {
+        let all = u32::try_from(self.limits.sql_concurrency).unwrap_or(u32::MAX);
+        // The semaphore is never closed, so acquiring can only wait.
+        if let Ok(permits) = self.permits.acquire_many(all).await {
+            drop(permits);
+        }
+    }
+
     /// A DataFusion context for console queries: its memory pool holds `sql_memory_bytes`.
     pub fn context(&self) -> crate::Result<SessionContext> {
         let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()

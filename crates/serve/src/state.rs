@@ -17,7 +17,7 @@ use datafusion::prelude::SessionContext;
 use reelforest_pipeline::model::Model;
 use reelforest_pipeline::serve::Predictor;
 use reelforest_warehouse::Warehouse;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::OnceCell;
 
@@ -88,7 +88,7 @@ struct Inner {
     config: ServeConfig,
     warehouse: Warehouse,
     served: ArcSwap<Served>,
-    status: Mutex<ReloadStatus>,
+    status: tokio::sync::watch::Sender<ReloadStatus>,
     reload_lock: tokio::sync::Mutex<()>,
     sql: SqlRunner,
     cluster: Arc<dyn ClusterSource>,
@@ -113,7 +113,7 @@ impl AppState {
                 config,
                 warehouse,
                 served: ArcSwap::from_pointee(served),
-                status: Mutex::new(ReloadStatus::default()),
+                status: tokio::sync::watch::Sender::new(ReloadStatus::default()),
                 reload_lock: tokio::sync::Mutex::new(()),
                 sql,
                 cluster,
@@ -154,13 +154,16 @@ impl AppState {
 
     /// What the reloader did last.
     pub fn reload_status(&self) -> ReloadStatus {
-        self.inner.status.lock().map(|s| s.clone()).unwrap_or_default()
+        self.inner.status.borrow().clone()
+    }
+
+    /// The reload status now and after every check (for tests and monitors that wait on it).
+    pub fn subscribe_reload_status(&self) -> tokio::sync::watch::Receiver<ReloadStatus> {
+        self.inner.status.subscribe()
     }
 
     pub(crate) fn update_status(&self, f: impl FnOnce(&mut ReloadStatus)) {
-        if let Ok(mut s) = self.inner.status.lock() {
-            f(&mut s);
-        }
+        self.inner.status.send_modify(f);
     }
 
     pub(crate) fn reload_lock(&self) -> &tokio::sync::Mutex<()> {

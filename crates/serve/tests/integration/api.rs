@@ -485,7 +485,8 @@ async fn sql_console_reads_and_refuses_writes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sql_time_and_concurrency_limits() {
     let limits = Limits { sql_timeout: Duration::from_millis(400), sql_concurrency: 1, ..Limits::default() };
-    let app = router(state_with(limits, Arc::new(NoCluster)).await);
+    let state = state_with(limits, Arc::new(NoCluster)).await;
+    let app = router(state.clone());
     // 4·10⁹ triples to multiply, seconds even in a release build (count(*) alone would come
     // from statistics); cancelled at 0.4 s, and short enough to end soon after if the
     // cancellation only lands when DataFusion next yields.
@@ -518,14 +519,9 @@ async fn sql_time_and_concurrency_limits() {
     let e = error(&done, StatusCode::REQUEST_TIMEOUT, "sql_timeout");
     assert_eq!(e, "the query ran longer than 0.4s and was cancelled");
     // The slot is free again once the cancelled query is gone.
-    let a = crate::fixture::wait_for("the slot to free up", Duration::from_secs(10), || {
-        let app = app.clone();
-        async move {
-            let a = sql(&app, r#"{"sql": "SELECT 1 AS one"}"#).await;
-            (a.status == StatusCode::OK).then_some(a)
-        }
-    })
-    .await;
+    tokio::time::timeout(Duration::from_secs(10), state.sql().idle()).await.expect("the slot freed within 10 s");
+    let a = sql(&app, r#"{"sql": "SELECT 1 AS one"}"#).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
     assert_eq!(a.json["rows"], json!([[1]]));
 }
 

@@ -13,8 +13,8 @@ use std::collections::HashMap;
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot};
+use std::time::Duration;
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Value>>>>;
@@ -26,6 +26,8 @@ pub struct Browser {
     out: mpsc::UnboundedSender<String>,
     pending: Pending,
     events: Arc<Mutex<Vec<Value>>>,
+    /// Woken whenever an event arrives.
+    arrived: Arc<Notify>,
     next_id: u64,
     session: String,
 }
@@ -102,8 +104,9 @@ impl Browser {
         });
         let pending: Pending = Arc::default();
         let events: Arc<Mutex<Vec<Value>>> = Arc::default();
+        let arrived: Arc<Notify> = Arc::default();
         {
-            let (pending, events) = (pending.clone(), events.clone());
+            let (pending, events, arrived) = (pending.clone(), events.clone(), arrived.clone());
             tokio::spawn(async move {
                 while let Some(Ok(msg)) = stream.next().await {
                     let Message::Text(text) = msg else { continue };
@@ -114,12 +117,16 @@ impl Browser {
                                 let _ = tx.send(v);
                             }
                         }
-                        None => events.lock().expect("events").push(v),
+                        None => {
+                            events.lock().expect("events").push(v);
+                            arrived.notify_waiters();
+                        }
                     }
                 }
             });
         }
-        let mut b = Browser { child, _profile: profile, out, pending, events, next_id: 0, session: String::new() };
+        let mut b =
+            Browser { child, _profile: profile, out, pending, events, arrived, next_id: 0, session: String::new() };
         let target = b.call("Target.createTarget", json!({"url": "about:blank"})).await;
         let target_id = target["targetId"].as_str().expect("targetId").to_string();
         let attached = b.call("Target.attachToTarget", json!({"targetId": target_id, "flatten": true})).await;
@@ -162,50 +169,59 @@ impl Browser {
         r["result"]["value"].clone()
     }
 
-    /// Polls `expr` until it is truthy (not false/null/0/""), failing after `timeout`.
-    pub async fn wait_until(&mut self, what: &str, expr: &str, timeout: Duration) -> Value {
-        let start = Instant::now();
+    /// Events received so far (a mark for [`Browser::wait_event`]).
+    fn event_count(&self) -> usize {
+        self.events.lock().expect("events").len()
+    }
+
+    /// Waits (at most 30 s) for an event `method` received after the first `after` events.
+    async fn wait_event(&mut self, method: &str, after: usize, what: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
-            let v = self.eval(expr).await;
-            let truthy = match &v {
-                Value::Null | Value::Bool(false) => false,
-                Value::Number(n) => n.as_f64().is_some_and(|x| x != 0.0),
-                Value::String(s) => !s.is_empty(),
-                _ => true,
-            };
-            if truthy {
-                return v;
+            let arrived = self.arrived.clone();
+            let notified = arrived.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.events.lock().expect("events")[after..].iter().any(|e| e["method"] == method) {
+                return;
             }
-            assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what} ({expr})");
-            tokio::time::sleep(Duration::from_millis(25)).await;
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                panic!("timed out after 30 s waiting for {what} ({method})");
+            }
         }
     }
 
-    /// Opens `url` and waits until its document (at that address) has loaded.
+    /// Opens `url` and waits for its load event; checks the page is at that address.
     pub async fn goto(&mut self, url: &str) {
+        let mark = self.event_count();
         self.call("Page.navigate", json!({"url": url})).await;
-        let expr = format!("location.href === {} && document.readyState === 'complete'", json!(url));
-        self.wait_until(&format!("{url} to load"), &expr, Duration::from_secs(30)).await;
+        self.wait_event("Page.loadEventFired", mark, &format!("{url} to load")).await;
+        let at = self.eval("location.href").await;
+        assert_eq!(at, json!(url), "navigated to {url}");
     }
 
-    /// Clicks `selector` (a submit button) and waits until the next document has loaded and
-    /// `ready` holds in it.
+    /// Clicks `selector` (a submit button), waits for the next document's load event, and checks
+    /// `ready` holds in it (the pages are rendered on the server: complete once loaded).
     pub async fn submit(&mut self, selector: &str, ready: &str) {
-        self.eval("window.__before_submit = true").await;
+        let mark = self.event_count();
         self.eval(&format!("document.querySelector({}).click()", json!(selector))).await;
-        let expr = format!("window.__before_submit === undefined && document.readyState === 'complete' && !!({ready})");
-        self.wait_until(&format!("the page after clicking {selector}"), &expr, Duration::from_secs(30)).await;
+        self.wait_event("Page.loadEventFired", mark, &format!("the page after clicking {selector}")).await;
+        let ok = self.eval(&format!("!!({ready})")).await;
+        assert_eq!(ok, json!(true), "after clicking {selector}: {ready}");
     }
 
-    /// [`Browser::errors`] once there are at least `n` of them (30 s at most).
+    /// [`Browser::errors`] once there are at least `n` of them, or after 30 s of events.
     pub async fn wait_until_errors(&mut self, n: usize) -> Vec<String> {
-        let start = Instant::now();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
+            let arrived = self.arrived.clone();
+            let notified = arrived.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
             let errors = self.errors().await;
-            if errors.len() >= n || start.elapsed() > Duration::from_secs(30) {
+            if errors.len() >= n || tokio::time::timeout_at(deadline, notified).await.is_err() {
                 return errors;
             }
-            tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
 

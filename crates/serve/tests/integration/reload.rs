@@ -2,7 +2,7 @@
 //! clients keep predicting; the server swaps to it without failing a single request, and a
 //! corrupt newer version leaves the good one serving with the error reported.
 
-use crate::fixture::{Http, MODEL, config, copy_dir, fixture, wait_for};
+use crate::fixture::{Http, MODEL, config, copy_dir, fixture};
 use reelforest_serve::cluster::NoCluster;
 use reelforest_serve::{Limits, Server};
 use reelforest_warehouse::Warehouse;
@@ -19,13 +19,16 @@ async fn new_versions_swap_in_without_dropping_requests() {
     let server = Server::start(cfg, Arc::new(NoCluster)).await.expect("server");
     let addr = server.local_addr();
 
-    // Four clients predict continuously, counting answers per version and failures.
+    // Four clients predict continuously, counting answers per version and failures; every
+    // answer is announced on `answered` so the test waits on counts, not on time.
     let stop = Arc::new(AtomicBool::new(false));
     let (v1, v2, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let (answered, _) = tokio::sync::watch::channel(());
+    let answered = Arc::new(answered);
     let u = fixture().active_user;
     let mut clients = Vec::new();
     for c in 0..4 {
-        let (stop, v1, v2, failed) = (stop.clone(), v1.clone(), v2.clone(), failed.clone());
+        let (stop, v1, v2, failed, answered) = (stop.clone(), v1.clone(), v2.clone(), failed.clone(), answered.clone());
         clients.push(tokio::spawn(async move {
             let mut http = Http::connect(addr).await;
             let mut i = 0i64;
@@ -38,13 +41,18 @@ async fn new_versions_swap_in_without_dropping_requests() {
                     (200, Some(2)) => v2.fetch_add(1, Ordering::Relaxed),
                     _ => failed.fetch_add(1, Ordering::Relaxed),
                 };
+                answered.send_replace(());
             }
         }));
     }
-    wait_for("requests on version 1", Duration::from_secs(30), || async {
-        (v1.load(Ordering::Relaxed) > 20).then_some(())
-    })
-    .await;
+    let mut on_answer = answered.subscribe();
+    let mut until = async |what: &str, done: &dyn Fn() -> bool| {
+        tokio::time::timeout(Duration::from_secs(60), on_answer.wait_for(|()| done()))
+            .await
+            .unwrap_or_else(|_| panic!("timed out after 60 s waiting for {what}"))
+            .expect("clients");
+    };
+    until("requests on version 1", &|| v1.load(Ordering::Relaxed) > 20).await;
 
     // Version 2: version 1's artifact under the next number (written whole, as save does).
     let wh = Warehouse::open(&wh_dir.display().to_string()).expect("warehouse");
@@ -53,10 +61,7 @@ async fn new_versions_swap_in_without_dropping_requests() {
     artifact.version = 2;
     wh.put(&format!("models/{MODEL}/2/model.pb"), reelforest_proto::encode_model(&artifact)).await.expect("put v2");
 
-    wait_for("requests answered by version 2", Duration::from_secs(60), || async {
-        (v2.load(Ordering::Relaxed) > 20).then_some(())
-    })
-    .await;
+    until("requests answered by version 2", &|| v2.load(Ordering::Relaxed) > 20).await;
     stop.store(true, Ordering::Relaxed);
     for c in clients {
         c.await.expect("client");
@@ -69,12 +74,13 @@ async fn new_versions_swap_in_without_dropping_requests() {
     assert!(health["reload"]["last_error"].is_null());
 
     // Version 3 is corrupt: version 2 keeps serving, the error is reported.
+    let mut reloads = server.state().subscribe_reload_status();
     wh.put(&format!("models/{MODEL}/3/model.pb"), b"not a model".to_vec()).await.expect("put v3");
-    let health = wait_for("the failed reload to be reported", Duration::from_secs(30), || async {
-        let (_, h) = Http::connect(addr).await.send("GET", "/api/health", None).await;
-        h["reload"]["last_error"].as_str().is_some().then_some(h)
-    })
-    .await;
+    tokio::time::timeout(Duration::from_secs(30), reloads.wait_for(|s| s.last_error.is_some()))
+        .await
+        .expect("the failed reload reported within 30 s")
+        .expect("reloader");
+    let (_, health) = http.send("GET", "/api/health", None).await;
     assert_eq!(health["model"]["version"], 2);
     let err = health["reload"]["last_error"].as_str().expect("error");
     assert!(err.contains("models/serve-test/3/model.pb"), "{err}");
