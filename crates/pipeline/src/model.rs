@@ -313,6 +313,7 @@ mod tests {
             fit_seconds: 0.1,
             total_num_nodes: 3,
             feature_importances: vec![],
+            forest_sha256: String::new(),
         }
     }
 

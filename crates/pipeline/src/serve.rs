@@ -459,7 +459,7 @@ mod tests {
         let mut reports = Vec::new();
         for task in [TaskKind::Regression, TaskKind::Classification] {
             let binned = train::bin(&train_ds, spec.forest.max_bins, spec.forest.seed).expect("bin");
-            let forest = train::fit(&binned, &train_ds, &spec.forest, task, &NoProgress, "fit").expect("fit");
+            let forest = train::fit(&binned, &train_ds, &spec.forest, task, &NoProgress).expect("fit");
             let m = train::evaluate(&forest, &train_ds, task).expect("evaluate").metrics();
             reports.push(TaskReport {
                 task,
@@ -471,6 +471,7 @@ mod tests {
                 fit_seconds: 0.0,
                 total_num_nodes: forest.total_num_nodes() as u64,
                 feature_importances: vec![],
+                forest_sha256: String::new(),
             });
             forests.push((task, forest, binned.mapper().clone()));
         }
