@@ -47,18 +47,4 @@ pub async fn workers(url: &str, token: Option<&str>, tls: &ClientTls) -> Result<
         .max_encoding_message_size(MAX_MESSAGE_BYTES))
 }
 
-/// An error and its causes on one line ("transport error: tcp connect error: Connection
-/// refused (os error 111)").
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let m = c.to_string();
-        if !s.contains(&m) {
-            s.push_str(": ");
-            s.push_str(&m);
-        }
-        cur = c.source();
-    }
-    s
-}
+pub use reelforest_core::error_chain;

@@ -266,8 +266,7 @@ impl Coordinator {
             .map_err(|e| serve_err(crate::client::error_chain(&e)))
     }
 
-    /// Binds `addr` and serves (see [`Coordinator::serve`]); returns the bound address through
-    /// `bound` before serving.
+    /// Binds `addr` for [`Coordinator::serve`] (port 0: any free port; see `local_addr`).
     pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
         tokio::net::TcpListener::bind(addr)
             .await
@@ -409,17 +408,12 @@ fn run_in_thread(
         let run = reelforest_pipeline::run_job_with(&spec, &opts, &progress, &trainer, ctx);
         tokio::select! {
             r = run => {
-                let report = r.map_err(|e| error_text(&e))?;
+                let report = r.map_err(|e| reelforest_core::error_chain(&e))?;
                 serde_json::to_string(&report).map_err(|e| e.to_string())
             }
             () = cancel.notified() => Err("cancelled".to_string()),
         }
     })
-}
-
-/// An error with its causes.
-fn error_text(e: &dyn std::error::Error) -> String {
-    crate::client::error_chain(e)
 }
 
 async fn reap(shared: Arc<Shared>) {
@@ -633,7 +627,7 @@ impl worker_service_server::WorkerService for WorkerSvc {
             notified.as_mut().enable();
             let granted = {
                 let mut sched = self.0.sched();
-                if sched.workers(Instant::now()).iter().all(|w| w.id != r.worker_id) {
+                if !sched.is_registered(&r.worker_id) {
                     return Err(Status::failed_precondition(format!(
                         "worker {} is not registered (register again)",
                         r.worker_id

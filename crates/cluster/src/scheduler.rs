@@ -232,6 +232,11 @@ impl Scheduler {
         id
     }
 
+    /// Whether `worker` is registered (and not declared dead).
+    pub fn is_registered(&self, worker: &str) -> bool {
+        self.workers.contains_key(worker)
+    }
+
     /// Records a heartbeat; `false` if the worker is unknown.
     pub fn heartbeat(&mut self, worker: &str, now: Instant) -> bool {
         let Some(w) = self.workers.get_mut(worker) else { return false };
@@ -270,7 +275,7 @@ impl Scheduler {
     /// Gives the first queued task to `worker`; `None` when there is none (or the worker is
     /// unknown).
     pub fn poll(&mut self, worker: &str, now: Instant) -> Option<Granted> {
-        if !self.workers.contains_key(worker) {
+        if !self.is_registered(worker) {
             return None;
         }
         let tid = self.queue.pop_front()?;

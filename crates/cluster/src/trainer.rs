@@ -67,7 +67,7 @@ pub fn fingerprint(job: &str, table: &str, run_json: &str, max_bins: usize, seed
         h.update((part.len() as u64).to_le_bytes());
         h.update(part.as_bytes());
     }
-    h.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect()
+    hex::encode(&h.finalize()[..16])
 }
 
 impl Trainer for ClusterTrainer {

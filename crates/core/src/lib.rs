@@ -9,6 +9,8 @@
 //! - [`RatingScale`]: the range and step of a dataset's ratings, used by validation.
 //! - [`TaskKind`]: regression (the rating) or classification (good or not).
 //! - [`Progress`]: how libraries report long work without knowing who draws it.
+//! - [`error_chain`]: an error and its causes on one line, for messages that cross a process
+//!   boundary (gRPC statuses, JSON errors, job records).
 //!
 //! This crate has no I/O and almost no dependencies, so anything may depend on it.
 #![deny(missing_docs)]
@@ -17,6 +19,22 @@ pub mod progress;
 pub mod tables;
 
 pub use progress::{NoProgress, Progress, Stage};
+
+/// An error and its causes, `: `-separated; a cause whose text the message already contains is
+/// not repeated.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let text = c.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        cur = c.source();
+    }
+    s
+}
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

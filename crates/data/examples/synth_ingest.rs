@@ -12,7 +12,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let _ = std::fs::remove_dir_all(&dir);
     let t = Instant::now();
     let summary = synth(&SynthOptions { ratings: n, ..SynthOptions::default() }, &dir.join("data"))?;
-    println!("synth {} ratings, {} users, {} movies: {:.2?}", summary.ratings, summary.users, summary.movies, t.elapsed());
+    println!(
+        "synth {} ratings, {} users, {} movies: {:.2?}",
+        summary.ratings,
+        summary.users,
+        summary.movies,
+        t.elapsed()
+    );
     let wh = reelforest_warehouse::Warehouse::open(dir.join("wh").to_str().ok_or("path")?)?;
     let t = Instant::now();
     let report = ingest(&dir.join("data"), &IngestOptions::default(), &wh, &NoProgress).await?;

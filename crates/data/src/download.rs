@@ -44,7 +44,8 @@ pub enum KnownDataset {
 
 impl KnownDataset {
     /// Every known dataset.
-    pub const ALL: [KnownDataset; 4] = [KnownDataset::MlLatestSmall, KnownDataset::Ml100k, KnownDataset::Ml1m, KnownDataset::Ml25m];
+    pub const ALL: [KnownDataset; 4] =
+        [KnownDataset::MlLatestSmall, KnownDataset::Ml100k, KnownDataset::Ml1m, KnownDataset::Ml25m];
 
     /// The archive's name (`ml-100k`): the zip is `<name>.zip` and unpacks into `<name>/`.
     pub fn name(self) -> &'static str {
@@ -142,18 +143,22 @@ pub fn download_with(spec: &ArchiveSpec, to: &Path, base_url: &str, progress: &d
     result.map(|()| target)
 }
 
-fn fetch_and_unpack(spec: &ArchiveSpec, base_url: &str, part: &Path, staging: &Path, target: &Path, progress: &dyn Progress) -> Result<()> {
+fn fetch_and_unpack(
+    spec: &ArchiveSpec,
+    base_url: &str,
+    part: &Path,
+    staging: &Path,
+    target: &Path,
+    progress: &dyn Progress,
+) -> Result<()> {
     let url = format!("{}/{}.zip", base_url.trim_end_matches('/'), spec.name);
     tracing::info!(%url, "downloading");
     let response = ureq::get(&url).call().map_err(|e| match e {
         ureq::Error::StatusCode(status) => Error::HttpStatus { url: url.clone(), status },
         other => Error::Http { url: url.clone(), source: Box::new(other) },
     })?;
-    let announced: Option<u64> = response
-        .headers()
-        .get("content-length")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok());
+    let announced: Option<u64> =
+        response.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok());
     let expected = spec.size.or(announced);
     let mut reader = response.into_body().into_reader();
     let mut file = File::create(part).map_err(|e| Error::io(part, e))?;
@@ -198,12 +203,18 @@ fn fetch_and_unpack(spec: &ArchiveSpec, base_url: &str, part: &Path, staging: &P
     unpack(part, staging, spec, progress)?;
     let unpacked = staging.join(&spec.name);
     if !unpacked.is_dir() {
-        return Err(Error::ArchiveContents { archive: format!("{}.zip", spec.name), expected: format!("a top-level directory {}/", spec.name) });
+        return Err(Error::ArchiveContents {
+            archive: format!("{}.zip", spec.name),
+            expected: format!("a top-level directory {}/", spec.name),
+        });
     }
     for (file, want) in &spec.files {
         let path = unpacked.join(file);
         if !path.is_file() {
-            return Err(Error::ArchiveContents { archive: format!("{}.zip", spec.name), expected: format!("{}/{file}", spec.name) });
+            return Err(Error::ArchiveContents {
+                archive: format!("{}.zip", spec.name),
+                expected: format!("{}/{file}", spec.name),
+            });
         }
         let actual = sha256_file(&path)?;
         if !want.eq_ignore_ascii_case(&actual) {

@@ -19,7 +19,9 @@ pub enum Error {
         path: PathBuf,
     },
     /// No known layout matches the files in the directory.
-    #[error("cannot tell the dataset layout of {path}: expected ratings.csv + movies.csv (csv), u.data + u.item (ml-100k) or ratings.dat + movies.dat (dat); found {found}")]
+    #[error(
+        "cannot tell the dataset layout of {path}: expected ratings.csv + movies.csv (csv), u.data + u.item (ml-100k) or ratings.dat + movies.dat (dat); found {found}"
+    )]
     UnknownLayout {
         /// The directory.
         path: PathBuf,
@@ -174,10 +176,7 @@ pub enum Error {
 }
 
 fn strict_message(report: &IngestReport) -> String {
-    let mut s = format!(
-        "strict ingest rejected {} line(s); nothing was committed",
-        report.total_rejected
-    );
+    let mut s = format!("strict ingest rejected {} line(s); nothing was committed", report.total_rejected);
     for (table, t) in &report.tables {
         if t.rejected_total() > 0 {
             let counts: Vec<String> = t.rejected.iter().map(|(r, n)| format!("{r}: {n}")).collect();

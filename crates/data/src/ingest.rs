@@ -44,8 +44,15 @@ pub fn raw_schema(table: &str) -> Option<SchemaRef> {
     use DataType::{Boolean, Float64, Int32, Int64, Utf8};
     let f = |name: &str, t: DataType, nullable: bool| Field::new(name, t, nullable);
     let fields = match table {
-        RATINGS => vec![f("user_id", Int64, false), f("movie_id", Int64, false), f("rating", Float64, false), f("timestamp", Int64, false)],
-        MOVIES => vec![f("movie_id", Int64, false), f("title", Utf8, false), f("year", Int32, true), f("genres", Utf8, false)],
+        RATINGS => vec![
+            f("user_id", Int64, false),
+            f("movie_id", Int64, false),
+            f("rating", Float64, false),
+            f("timestamp", Int64, false),
+        ],
+        MOVIES => {
+            vec![f("movie_id", Int64, false), f("title", Utf8, false), f("year", Int32, true), f("genres", Utf8, false)]
+        }
         MOVIE_GENRES => vec![f("movie_id", Int64, false), f("genre", Utf8, false)],
         USERS => vec![
             f("user_id", Int64, false),
@@ -54,7 +61,12 @@ pub fn raw_schema(table: &str) -> Option<SchemaRef> {
             f("occupation", Utf8, true),
             f("zip", Utf8, true),
         ],
-        TAGS => vec![f("user_id", Int64, false), f("movie_id", Int64, false), f("tag", Utf8, false), f("timestamp", Int64, false)],
+        TAGS => vec![
+            f("user_id", Int64, false),
+            f("movie_id", Int64, false),
+            f("tag", Utf8, false),
+            f("timestamp", Int64, false),
+        ],
         LINKS => vec![f("movie_id", Int64, false), f("imdb_id", Int64, true), f("tmdb_id", Int64, true)],
         MOVIE_META => vec![
             f("movie_id", Int64, false),
@@ -65,7 +77,12 @@ pub fn raw_schema(table: &str) -> Option<SchemaRef> {
             f("gross", Float64, true),
             f("content_rating", Utf8, true),
         ],
-        PREDEFINED_SPLITS => vec![f("split", Utf8, false), f("user_id", Int64, false), f("movie_id", Int64, false), f("is_test", Boolean, false)],
+        PREDEFINED_SPLITS => vec![
+            f("split", Utf8, false),
+            f("user_id", Int64, false),
+            f("movie_id", Int64, false),
+            f("is_test", Boolean, false),
+        ],
         _ => return None,
     };
     Some(Arc::new(Schema::new(fields)))
@@ -94,7 +111,12 @@ impl Progress for ChannelProgress {
 
 /// Reads `source` (a MovieLens directory), validates every line and writes all raw tables to
 /// `warehouse`. See the [module docs](self).
-pub async fn ingest(source: &Path, options: &IngestOptions, warehouse: &Warehouse, progress: &dyn Progress) -> Result<IngestReport> {
+pub async fn ingest(
+    source: &Path,
+    options: &IngestOptions,
+    warehouse: &Warehouse,
+    progress: &dyn Progress,
+) -> Result<IngestReport> {
     let format = layout::resolve(source, options.format)?;
     tracing::info!(source = %source.display(), %format, "ingesting dataset");
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -115,7 +137,13 @@ pub async fn ingest(source: &Path, options: &IngestOptions, warehouse: &Warehous
     write_parsed(source, parsed, options.strict, warehouse, progress).await
 }
 
-async fn write_parsed(source: &Path, mut parsed: Parsed, strict: bool, warehouse: &Warehouse, progress: &dyn Progress) -> Result<IngestReport> {
+async fn write_parsed(
+    source: &Path,
+    mut parsed: Parsed,
+    strict: bool,
+    warehouse: &Warehouse,
+    progress: &dyn Progress,
+) -> Result<IngestReport> {
     let quarantine = std::mem::take(&mut parsed.quarantine);
     let mut report = IngestReport {
         source: source.display().to_string(),
@@ -171,7 +199,13 @@ async fn write_quarantines(q: &Quarantine, warehouse: &Warehouse, report: &mut I
     Ok(())
 }
 
-async fn write_table(warehouse: &Warehouse, table: &str, batch: &RecordBatch, t: &TableReport, progress: &dyn Progress) -> Result<()> {
+async fn write_table(
+    warehouse: &Warehouse,
+    table: &str,
+    batch: &RecordBatch,
+    t: &TableReport,
+    progress: &dyn Progress,
+) -> Result<()> {
     let mut writer = warehouse.writer(RAW_NAMESPACE, table, batch.schema()).await?;
     progress.begin(&format!("writing {table}"), Some(batch.num_rows() as u64));
     let mut offset = 0;
@@ -209,22 +243,28 @@ fn build_tables(p: &mut Parsed) -> Result<BTreeMap<&'static str, RecordBatch>> {
     let r = std::mem::take(&mut p.ratings);
     out.insert(
         RATINGS,
-        batch(RATINGS, vec![
-            arr(Int64Array::from(r.user)),
-            arr(Int64Array::from(r.movie)),
-            arr(Float64Array::from(r.rating)),
-            arr(Int64Array::from(r.timestamp)),
-        ])?,
+        batch(
+            RATINGS,
+            vec![
+                arr(Int64Array::from(r.user)),
+                arr(Int64Array::from(r.movie)),
+                arr(Float64Array::from(r.rating)),
+                arr(Int64Array::from(r.timestamp)),
+            ],
+        )?,
     );
     let m = &p.movies;
     out.insert(
         MOVIES,
-        batch(MOVIES, vec![
-            arr(Int64Array::from(m.id.clone())),
-            arr(StringArray::from_iter_values(&m.title)),
-            arr(Int32Array::from(m.year.clone())),
-            arr(StringArray::from_iter_values(&m.genres)),
-        ])?,
+        batch(
+            MOVIES,
+            vec![
+                arr(Int64Array::from(m.id.clone())),
+                arr(StringArray::from_iter_values(&m.title)),
+                arr(Int32Array::from(m.year.clone())),
+                arr(StringArray::from_iter_values(&m.genres)),
+            ],
+        )?,
     );
     let (mut gm, mut gg) = (Vec::new(), Vec::new());
     for (id, genres) in m.id.iter().zip(&m.genres) {
@@ -233,55 +273,73 @@ fn build_tables(p: &mut Parsed) -> Result<BTreeMap<&'static str, RecordBatch>> {
             gg.push(g);
         }
     }
-    out.insert(MOVIE_GENRES, batch(MOVIE_GENRES, vec![arr(Int64Array::from(gm)), arr(StringArray::from_iter_values(gg))])?);
+    out.insert(
+        MOVIE_GENRES,
+        batch(MOVIE_GENRES, vec![arr(Int64Array::from(gm)), arr(StringArray::from_iter_values(gg))])?,
+    );
     let u = std::mem::take(&mut p.users);
     out.insert(
         USERS,
-        batch(USERS, vec![
-            arr(Int64Array::from(u.id)),
-            arr(Int32Array::from(u.age)),
-            arr(StringArray::from(u.gender)),
-            arr(StringArray::from(u.occupation)),
-            arr(StringArray::from(u.zip)),
-        ])?,
+        batch(
+            USERS,
+            vec![
+                arr(Int64Array::from(u.id)),
+                arr(Int32Array::from(u.age)),
+                arr(StringArray::from(u.gender)),
+                arr(StringArray::from(u.occupation)),
+                arr(StringArray::from(u.zip)),
+            ],
+        )?,
     );
     let t = std::mem::take(&mut p.tags);
     out.insert(
         TAGS,
-        batch(TAGS, vec![
-            arr(Int64Array::from(t.user)),
-            arr(Int64Array::from(t.movie)),
-            arr(StringArray::from_iter_values(t.tag)),
-            arr(Int64Array::from(t.timestamp)),
-        ])?,
+        batch(
+            TAGS,
+            vec![
+                arr(Int64Array::from(t.user)),
+                arr(Int64Array::from(t.movie)),
+                arr(StringArray::from_iter_values(t.tag)),
+                arr(Int64Array::from(t.timestamp)),
+            ],
+        )?,
     );
     let l = std::mem::take(&mut p.links);
     out.insert(
         LINKS,
-        batch(LINKS, vec![arr(Int64Array::from(l.movie)), arr(Int64Array::from(l.imdb)), arr(Int64Array::from(l.tmdb))])?,
+        batch(
+            LINKS,
+            vec![arr(Int64Array::from(l.movie)), arr(Int64Array::from(l.imdb)), arr(Int64Array::from(l.tmdb))],
+        )?,
     );
     let mm = std::mem::take(&mut p.meta);
     out.insert(
         MOVIE_META,
-        batch(MOVIE_META, vec![
-            arr(Int64Array::from(mm.movie)),
-            arr(StringArray::from(mm.director)),
-            arr(Float64Array::from(mm.imdb_score)),
-            arr(Float64Array::from(mm.duration)),
-            arr(Float64Array::from(mm.budget)),
-            arr(Float64Array::from(mm.gross)),
-            arr(StringArray::from(mm.content_rating)),
-        ])?,
+        batch(
+            MOVIE_META,
+            vec![
+                arr(Int64Array::from(mm.movie)),
+                arr(StringArray::from(mm.director)),
+                arr(Float64Array::from(mm.imdb_score)),
+                arr(Float64Array::from(mm.duration)),
+                arr(Float64Array::from(mm.budget)),
+                arr(Float64Array::from(mm.gross)),
+                arr(StringArray::from(mm.content_rating)),
+            ],
+        )?,
     );
     let s = std::mem::take(&mut p.splits);
     out.insert(
         PREDEFINED_SPLITS,
-        batch(PREDEFINED_SPLITS, vec![
-            arr(StringArray::from_iter_values(s.split)),
-            arr(Int64Array::from(s.user)),
-            arr(Int64Array::from(s.movie)),
-            arr(BooleanArray::from(s.is_test)),
-        ])?,
+        batch(
+            PREDEFINED_SPLITS,
+            vec![
+                arr(StringArray::from_iter_values(s.split)),
+                arr(Int64Array::from(s.user)),
+                arr(Int64Array::from(s.movie)),
+                arr(BooleanArray::from(s.is_test)),
+            ],
+        )?,
     );
     Ok(out)
 }

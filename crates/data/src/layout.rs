@@ -33,11 +33,9 @@ impl LayoutFiles {
                 required: &["u.data", "u.item"],
                 optional: &["u.user", "u.genre", "u1.base", "u1.test", "ua.base", "ua.test", "..."],
             },
-            DatasetFormat::Dat => LayoutFiles {
-                format,
-                required: &["ratings.dat", "movies.dat"],
-                optional: &["users.dat", "tags.dat"],
-            },
+            DatasetFormat::Dat => {
+                LayoutFiles { format, required: &["ratings.dat", "movies.dat"], optional: &["users.dat", "tags.dat"] }
+            }
         }
     }
 
@@ -56,8 +54,13 @@ pub fn resolve(dir: &Path, forced: Option<DatasetFormat>) -> Result<DatasetForma
     if !dir.is_dir() {
         return Err(Error::NotADirectory { path: dir.to_path_buf() });
     }
-    let complete: Vec<DatasetFormat> =
-        DatasetFormat::ALL.into_iter().filter(|f| { let l = LayoutFiles::of(*f); l.present(dir) == l.required.len() }).collect();
+    let complete: Vec<DatasetFormat> = DatasetFormat::ALL
+        .into_iter()
+        .filter(|f| {
+            let l = LayoutFiles::of(*f);
+            l.present(dir) == l.required.len()
+        })
+        .collect();
     match forced {
         Some(format) => {
             if complete.contains(&format) {

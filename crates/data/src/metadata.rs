@@ -43,7 +43,8 @@ struct Row {
 /// The IMDb number in an IMDb title URL (`.../title/tt0499549/...` → 499549).
 pub fn imdb_id_from_link(link: &str) -> Option<i64> {
     let b = link.as_bytes();
-    let start = (0..b.len().saturating_sub(2)).find(|&i| b[i] == b't' && b[i + 1] == b't' && b[i + 2].is_ascii_digit())? + 2;
+    let start =
+        (0..b.len().saturating_sub(2)).find(|&i| b[i] == b't' && b[i + 1] == b't' && b[i + 2].is_ascii_digit())? + 2;
     let digits: String = link[start..].chars().take_while(char::is_ascii_digit).collect();
     digits.parse().ok()
 }

@@ -111,26 +111,89 @@ const ADJECTIVES: [&str; 24] = [
     "Quiet", "Final",
 ];
 const NOUNS: [&str; 24] = [
-    "River", "Empire", "Garden", "Signal", "Harbor", "Winter", "Machine", "Kingdom", "Letter", "Mirror", "Storm",
-    "Road", "Island", "Promise", "Frontier", "Circus", "Orchard", "Detective", "Planet", "Summer", "Station", "Crown",
-    "Shadow", "Voyage",
+    "River",
+    "Empire",
+    "Garden",
+    "Signal",
+    "Harbor",
+    "Winter",
+    "Machine",
+    "Kingdom",
+    "Letter",
+    "Mirror",
+    "Storm",
+    "Road",
+    "Island",
+    "Promise",
+    "Frontier",
+    "Circus",
+    "Orchard",
+    "Detective",
+    "Planet",
+    "Summer",
+    "Station",
+    "Crown",
+    "Shadow",
+    "Voyage",
 ];
 const FIRST: [&str; 16] = [
     "Ada", "Bruno", "Clara", "Dev", "Elena", "Farid", "Greta", "Hiro", "Ines", "Jonas", "Kofi", "Lena", "Marco",
     "Nadia", "Oskar", "Priya",
 ];
 const LAST: [&str; 16] = [
-    "Abbott", "Becker", "Castillo", "Dubois", "Eriksen", "Fontaine", "Gallo", "Hayes", "Ivanova", "Jensen", "Kowalski",
-    "Lindqvist", "Moreau", "Novak", "Okafor", "Petrov",
+    "Abbott",
+    "Becker",
+    "Castillo",
+    "Dubois",
+    "Eriksen",
+    "Fontaine",
+    "Gallo",
+    "Hayes",
+    "Ivanova",
+    "Jensen",
+    "Kowalski",
+    "Lindqvist",
+    "Moreau",
+    "Novak",
+    "Okafor",
+    "Petrov",
 ];
 const OCCUPATIONS: [&str; 21] = [
-    "administrator", "artist", "doctor", "educator", "engineer", "entertainment", "executive", "healthcare",
-    "homemaker", "lawyer", "librarian", "marketing", "none", "other", "programmer", "retired", "salesman", "scientist",
-    "student", "technician", "writer",
+    "administrator",
+    "artist",
+    "doctor",
+    "educator",
+    "engineer",
+    "entertainment",
+    "executive",
+    "healthcare",
+    "homemaker",
+    "lawyer",
+    "librarian",
+    "marketing",
+    "none",
+    "other",
+    "programmer",
+    "retired",
+    "salesman",
+    "scientist",
+    "student",
+    "technician",
+    "writer",
 ];
 const TAG_WORDS: [&str; 12] = [
-    "atmospheric", "funny", "slow", "classic", "twist ending", "visually appealing", "overrated", "great soundtrack",
-    "dark", "quirky", "thought-provoking", "predictable",
+    "atmospheric",
+    "funny",
+    "slow",
+    "classic",
+    "twist ending",
+    "visually appealing",
+    "overrated",
+    "great soundtrack",
+    "dark",
+    "quirky",
+    "thought-provoking",
+    "predictable",
 ];
 
 const DAY: i64 = 86_400;
@@ -196,7 +259,10 @@ pub fn synth(options: &SynthOptions, out: &Path) -> Result<SynthSummary> {
         return Err(Error::SynthOptions(format!("bad_rows must be within [0, 0.5], got {}", options.bad_rows)));
     }
     if !(options.noise >= 0.0 && options.noise.is_finite()) {
-        return Err(Error::SynthOptions(format!("noise must be a finite standard deviation >= 0, got {}", options.noise)));
+        return Err(Error::SynthOptions(format!(
+            "noise must be a finite standard deviation >= 0, got {}",
+            options.noise
+        )));
     }
     let n_users = options.users.unwrap_or((r_total / 165).max(5)).max(1) as usize;
     let n_movies = options.movies.unwrap_or(((r_total as f64).sqrt() * 30.0) as u64).max(20) as usize;
@@ -270,7 +336,8 @@ pub fn synth(options: &SynthOptions, out: &Path) -> Result<SynthSummary> {
     writeln!(w, "movieId,director").map_err(io)?;
     for (i, m) in movies.iter().enumerate() {
         let d = m.director;
-        writeln!(w, "{},{} {} {}", i + 1, FIRST[d % FIRST.len()], LAST[(d / FIRST.len()) % LAST.len()], d + 1).map_err(io)?;
+        writeln!(w, "{},{} {} {}", i + 1, FIRST[d % FIRST.len()], LAST[(d / FIRST.len()) % LAST.len()], d + 1)
+            .map_err(io)?;
     }
     w.flush().map_err(io)?;
 
@@ -346,7 +413,12 @@ pub fn synth(options: &SynthOptions, out: &Path) -> Result<SynthSummary> {
             } else {
                 movie.genres.iter().map(|&g| user.affinity[g]).sum::<f64>() / movie.genres.len() as f64
             };
-            let x = 3.5 + user.bias + movie.bias + director_effect[movie.director] + taste + normal(&mut rng, options.noise);
+            let x = 3.5
+                + user.bias
+                + movie.bias
+                + director_effect[movie.director]
+                + taste
+                + normal(&mut rng, options.noise);
             let rating = ((x * 2.0).round() / 2.0).clamp(0.5, 5.0);
             let release = (i64::from(movie.year) - 1970) * 365 * DAY + 25 * 3600 * i64::from(movie.year / 4 - 492);
             let days: f64 = gap.sample(&mut rng);

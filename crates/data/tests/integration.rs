@@ -18,7 +18,10 @@ fn warehouse(dir: &tempfile::TempDir) -> Warehouse {
     Warehouse::open(dir.path().join("wh").to_str().expect("utf8")).expect("open warehouse")
 }
 
-async fn run(source: &Path, options: &IngestOptions) -> (tempfile::TempDir, Warehouse, reelforest_data::Result<IngestReport>) {
+async fn run(
+    source: &Path,
+    options: &IngestOptions,
+) -> (tempfile::TempDir, Warehouse, reelforest_data::Result<IngestReport>) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let wh = warehouse(&tmp);
     let r = ingest(source, options, &wh, &NoProgress).await;
@@ -69,10 +72,7 @@ async fn ml_latest_small_counts() {
         "Toy Story: Adventure|Animation|Children|Comedy|Fantasy"
     );
     // `(no genres listed)` becomes no genre rows.
-    assert_eq!(
-        sql_i64(&wh, "SELECT count(*) FROM movie_genres WHERE genre = '(no genres listed)'").await,
-        0
-    );
+    assert_eq!(sql_i64(&wh, "SELECT count(*) FROM movie_genres WHERE genre = '(no genres listed)'").await, 0);
     assert_eq!(sql_i64(&wh, "SELECT count(*) FROM users WHERE age IS NULL").await, 610);
 }
 
@@ -86,10 +86,7 @@ async fn ml_100k_counts_and_splits() {
     assert_eq!(report.rows(tables::MOVIES), 1_682);
     assert_eq!(report.total_rejected, 0, "{:?}", report.first_rejections);
     assert_eq!(report.rows(tables::PREDEFINED_SPLITS), 700_000);
-    assert_eq!(
-        sql_i64(&wh, "SELECT count(*) FROM predefined_splits WHERE split = 'u1' AND NOT is_test").await,
-        80_000
-    );
+    assert_eq!(sql_i64(&wh, "SELECT count(*) FROM predefined_splits WHERE split = 'u1' AND NOT is_test").await, 80_000);
     assert_eq!(sql_i64(&wh, "SELECT count(*) FROM predefined_splits WHERE split = 'u1' AND is_test").await, 20_000);
     assert_eq!(sql_i64(&wh, "SELECT count(*) FROM users WHERE age IS NOT NULL").await, 943);
     // Latin-1 titles decode.
@@ -102,7 +99,10 @@ async fn ml_100k_counts_and_splits() {
         .collect()
         .await
         .expect("run");
-    let titles: Vec<String> = b.iter().flat_map(|b| b.column(0).as_string::<i32>().iter().flatten().map(str::to_string).collect::<Vec<_>>()).collect();
+    let titles: Vec<String> = b
+        .iter()
+        .flat_map(|b| b.column(0).as_string::<i32>().iter().flatten().map(str::to_string).collect::<Vec<_>>())
+        .collect();
     assert!(titles.contains(&"Misérables, Les (1995)".to_string()), "{titles:?}");
 }
 
@@ -196,7 +196,11 @@ async fn bom_crlf_quotes_and_nbsp() {
     assert_eq!(report.rows(tables::MOVIES), 2);
     assert_eq!(report.rows(tables::USERS), 2);
     assert_eq!(report.rows(tables::MOVIE_GENRES), 2);
-    assert_eq!(sql_i64(&wh, "SELECT count(*) FROM movies WHERE title = 'American President, The (1995)' AND year = 1995").await, 1);
+    assert_eq!(
+        sql_i64(&wh, "SELECT count(*) FROM movies WHERE title = 'American President, The (1995)' AND year = 1995")
+            .await,
+        1
+    );
     assert_eq!(sql_i64(&wh, "SELECT count(*) FROM movies WHERE genres = ''").await, 1);
     // Empty tables still exist with their columns.
     assert_eq!(sql_i64(&wh, "SELECT count(*) FROM tags").await, 0);
@@ -206,10 +210,13 @@ async fn bom_crlf_quotes_and_nbsp() {
 #[tokio::test]
 async fn layout_errors_are_clear() {
     // Forcing the wrong layout names the files that layout expects.
-    let err = run(&datasets().join("ml-latest-small"), &IngestOptions { format: Some(DatasetFormat::Dat), ..Default::default() })
-        .await
-        .2
-        .expect_err("wrong layout");
+    let err = run(
+        &datasets().join("ml-latest-small"),
+        &IngestOptions { format: Some(DatasetFormat::Dat), ..Default::default() },
+    )
+    .await
+    .2
+    .expect_err("wrong layout");
     let msg = err.to_string();
     assert!(matches!(err, Error::WrongLayout { .. }), "{msg}");
     assert!(msg.contains("looks like a csv dataset") && msg.contains("ratings.dat"), "{msg}");
@@ -246,7 +253,8 @@ async fn layout_errors_are_clear() {
 
 #[tokio::test]
 async fn imdb_metadata_joins_through_links() {
-    let options = IngestOptions { metadata: Some(datasets().join("imdb-5000/movie_metadata.csv")), ..Default::default() };
+    let options =
+        IngestOptions { metadata: Some(datasets().join("imdb-5000/movie_metadata.csv")), ..Default::default() };
     let (_tmp, wh, r) = run(&datasets().join("ml-latest-small"), &options).await;
     let report = r.expect("ingest");
     let meta = report.metadata.as_ref().expect("metadata report");
@@ -257,12 +265,20 @@ async fn imdb_metadata_joins_through_links() {
     assert_eq!(report.rows(tables::MOVIE_META), meta.matched_movies);
     assert_eq!(report.total_rejected, 0);
     // Avatar (tt0499549) is movie 72998 in ml-latest-small.
-    assert_eq!(sql_i64(&wh, "SELECT count(*) FROM movie_meta WHERE movie_id = 72998 AND director = 'James Cameron' AND imdb_score = 7.9").await, 1);
+    assert_eq!(
+        sql_i64(
+            &wh,
+            "SELECT count(*) FROM movie_meta WHERE movie_id = 72998 AND director = 'James Cameron' AND imdb_score = 7.9"
+        )
+        .await,
+        1
+    );
 }
 
 #[tokio::test]
 async fn imdb_metadata_joins_ml_100k_on_title_and_year() {
-    let options = IngestOptions { metadata: Some(datasets().join("imdb-5000/movie_metadata.csv")), ..Default::default() };
+    let options =
+        IngestOptions { metadata: Some(datasets().join("imdb-5000/movie_metadata.csv")), ..Default::default() };
     let (_tmp, _wh, r) = run(&datasets().join("ml-100k"), &options).await;
     let report = r.expect("ingest");
     let meta = report.metadata.as_ref().expect("metadata report");

@@ -14,7 +14,9 @@ use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{Float64Type, Int64Type};
 use datafusion::prelude::SessionContext;
 use reelforest_core::Progress;
-use reelforest_core::tables::{MOVIE_GENRES, MOVIE_META, MOVIES, PREDEFINED_SPLITS, RATINGS, RAW_NAMESPACE, TAGS, USERS};
+use reelforest_core::tables::{
+    MOVIE_GENRES, MOVIE_META, MOVIES, PREDEFINED_SPLITS, RATINGS, RAW_NAMESPACE, TAGS, USERS,
+};
 use reelforest_warehouse::{TableManifest, Warehouse};
 use std::time::Instant;
 
@@ -239,8 +241,13 @@ pub(crate) async fn features(s: &Session<'_>, split: &str, spec: &FeatureSpec) -
             .bool("test_part", test_part)
             .float("good_threshold", "good_threshold", spec.good_threshold)?
             .fragment("genre_select", genre_select(&genres, "ms"))
-            .fragment("genre_columns", genres.iter().map(|g| format!(",\n       \"{}\"", g.column)).collect::<String>());
-        for t in ["user_oof", "movie_oof", "director_oof", "occupation_oof", "user_genre_oof", "movie_static", "user_static"] {
+            .fragment(
+                "genre_columns",
+                genres.iter().map(|g| format!(",\n       \"{}\"", g.column)).collect::<String>(),
+            );
+        for t in
+            ["user_oof", "movie_oof", "director_oof", "occupation_oof", "user_genre_oof", "movie_static", "user_static"]
+        {
             p = p.table(t, &s.qualified(t))?;
         }
         let core = stats(p)?.render(sql::ASSEMBLE)?;
@@ -255,16 +262,23 @@ pub(crate) async fn features(s: &Session<'_>, split: &str, spec: &FeatureSpec) -
 
     // 5. Serving lookups (full-training values).
     let tables = |mut p: Params| -> Result<Params> {
-        for t in ["user_oof", "movie_oof", "director_oof", "occupation_oof", "user_genre_oof", "movie_static", "user_static"] {
+        for t in
+            ["user_oof", "movie_oof", "director_oof", "occupation_oof", "user_genre_oof", "movie_static", "user_static"]
+        {
             p = p.table(t, &s.qualified(t))?;
         }
         Ok(p)
     };
     let online_users = s
-        .materialise("online_users", stats(tables(Params::new())?)?.render(sql::ONLINE_USERS)?, "per-user serving lookup")
+        .materialise(
+            "online_users",
+            stats(tables(Params::new())?)?.render(sql::ONLINE_USERS)?,
+            "per-user serving lookup",
+        )
         .await?
         .row_count;
-    let sql = stats(tables(Params::new().fragment("genre_select", genre_select(&genres, "ms")))?)?.render(sql::ONLINE_MOVIES)?;
+    let sql = stats(tables(Params::new().fragment("genre_select", genre_select(&genres, "ms")))?)?
+        .render(sql::ONLINE_MOVIES)?;
     let online_movies = s.materialise("online_movies", sql, "per-movie serving lookup").await?.row_count;
     s.materialise(
         "online_user_genre",
@@ -301,10 +315,7 @@ pub(crate) async fn features(s: &Session<'_>, split: &str, spec: &FeatureSpec) -
 
 /// `, coalesce(<alias>."genre_x", 0.0) AS "genre_x"` for every genre.
 fn genre_select(genres: &[GenreColumn], alias: &str) -> String {
-    genres
-        .iter()
-        .map(|g| format!(",\n           coalesce({alias}.\"{c}\", 0.0) AS \"{c}\"", c = g.column))
-        .collect()
+    genres.iter().map(|g| format!(",\n           coalesce({alias}.\"{c}\", 0.0) AS \"{c}\"", c = g.column)).collect()
 }
 
 async fn check_split_schema(s: &Session<'_>, split: &str) -> Result<()> {
@@ -317,7 +328,10 @@ async fn check_split_schema(s: &Session<'_>, split: &str) -> Result<()> {
     if !missing.is_empty() {
         return Err(Error::BadInput {
             table: split.to_string(),
-            reason: format!("missing column(s) {} (a split has user_id, movie_id, rating, timestamp, is_test)", missing.join(", ")),
+            reason: format!(
+                "missing column(s) {} (a split has user_id, movie_id, rating, timestamp, is_test)",
+                missing.join(", ")
+            ),
         });
     }
     Ok(())
@@ -326,7 +340,8 @@ async fn check_split_schema(s: &Session<'_>, split: &str) -> Result<()> {
 async fn global_stats(s: &Session<'_>, split: &str, rows: &str) -> Result<Globals> {
     let sql = Params::new().fragment("rows", rows.to_string()).render(sql::GLOBAL_STATS)?;
     let batches = s.collect("global statistics", &sql).await?;
-    let batch = batches.iter().find(|b| b.num_rows() > 0).ok_or_else(|| Error::EmptyTraining { table: split.into() })?;
+    let batch =
+        batches.iter().find(|b| b.num_rows() > 0).ok_or_else(|| Error::EmptyTraining { table: split.into() })?;
     let f = |i: usize| batch.column(i).as_primitive_opt::<Float64Type>().filter(|a| a.is_valid(0)).map(|a| a.value(0));
     let n = |i: usize| batch.column(i).as_primitive_opt::<Int64Type>().map_or(0, |a| a.value(0));
     let n_stat = n(2);
@@ -346,34 +361,48 @@ async fn genre_list(s: &Session<'_>) -> Result<Vec<GenreColumn>> {
     let sql = format!("SELECT genre FROM {} ORDER BY idx", sql::quote_table(&s.qualified("genres"))?);
     let mut genres = Vec::new();
     for b in s.collect("genres", &sql).await? {
-        let col = b
-            .column(0)
-            .as_string_opt::<i32>()
-            .ok_or_else(|| Error::BadInput { table: MOVIE_GENRES.into(), reason: "column genre is not a string".into() })?;
+        let col = b.column(0).as_string_opt::<i32>().ok_or_else(|| Error::BadInput {
+            table: MOVIE_GENRES.into(),
+            reason: "column genre is not a string".into(),
+        })?;
         genres.extend((0..col.len()).filter(|&i| col.is_valid(i)).map(|i| col.value(i).to_string()));
     }
     Ok(genre_columns(&genres))
 }
 
 /// Column list, join clauses and feature names of the spec's extra feature tables.
-async fn extra_tables(s: &Session<'_>, spec: &FeatureSpec, genres: &[GenreColumn]) -> Result<(String, String, Vec<String>)> {
+async fn extra_tables(
+    s: &Session<'_>,
+    spec: &FeatureSpec,
+    genres: &[GenreColumn],
+) -> Result<(String, String, Vec<String>)> {
     let mut taken: Vec<String> = KEY_COLUMNS.iter().chain(BASE_FEATURES.iter()).map(|c| c.to_string()).collect();
     taken.push(LABEL.into());
     taken.push(GOOD_LABEL.into());
     taken.extend(genres.iter().map(|g| g.column.clone()));
     let (mut columns, mut joins, mut names) = (String::new(), String::new(), Vec::new());
     for (i, table) in spec.extra_feature_tables.iter().enumerate() {
-        let df = s.ctx.table(table.as_str()).await.map_err(|source| Error::Query { step: format!("read {table}"), source })?;
+        let df = s
+            .ctx
+            .table(table.as_str())
+            .await
+            .map_err(|source| Error::Query { step: format!("read {table}"), source })?;
         let fields: Vec<String> = df.schema().fields().iter().map(|f| f.name().clone()).collect();
         for key in KEY_COLUMNS {
             if !fields.iter().any(|f| f == key) {
-                return Err(Error::BadInput { table: table.clone(), reason: format!("extra feature table has no {key} column") });
+                return Err(Error::BadInput {
+                    table: table.clone(),
+                    reason: format!("extra feature table has no {key} column"),
+                });
             }
         }
         for f in fields.iter().filter(|f| !KEY_COLUMNS.contains(&f.as_str())) {
             let quoted = sql::quote_ident("extra feature column", f)?;
             if taken.contains(f) {
-                return Err(Error::BadInput { table: table.clone(), reason: format!("column {f} is already a feature") });
+                return Err(Error::BadInput {
+                    table: table.clone(),
+                    reason: format!("column {f} is already a feature"),
+                });
             }
             taken.push(f.clone());
             names.push(f.clone());

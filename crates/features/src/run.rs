@@ -100,20 +100,15 @@ impl FeatureRun {
     /// Reads `features/<run>/features.json`.
     pub async fn load(warehouse: &Warehouse, run: &str) -> Result<FeatureRun> {
         let path = Self::path(run);
-        let bytes = warehouse
-            .get(&path)
-            .await
-            .map_err(|source| Error::Warehouse { step: "features.json".into(), source })?;
+        let bytes =
+            warehouse.get(&path).await.map_err(|source| Error::Warehouse { step: "features.json".into(), source })?;
         serde_json::from_slice(&bytes).map_err(|source| Error::Json { path, source })
     }
 
     pub(crate) async fn save(&self, warehouse: &Warehouse) -> Result<()> {
         let path = Self::path(&self.run);
         let bytes = serde_json::to_vec_pretty(self).map_err(|source| Error::Json { path: path.clone(), source })?;
-        warehouse
-            .put(&path, bytes)
-            .await
-            .map_err(|source| Error::Warehouse { step: "features.json".into(), source })
+        warehouse.put(&path, bytes).await.map_err(|source| Error::Warehouse { step: "features.json".into(), source })
     }
 }
 

@@ -120,7 +120,10 @@ impl FeatureSpec {
             return Err(Error::InvalidSpec { field: "folds", reason: format!("{} is not in 2..=1000", self.folds) });
         }
         if !self.good_threshold.is_finite() {
-            return Err(Error::InvalidSpec { field: "good_threshold", reason: format!("{} is not finite", self.good_threshold) });
+            return Err(Error::InvalidSpec {
+                field: "good_threshold",
+                reason: format!("{} is not finite", self.good_threshold),
+            });
         }
         if !(self.prior_strength.is_finite() && self.prior_strength >= 0.0) {
             return Err(Error::InvalidSpec {

@@ -198,7 +198,8 @@ mod tests {
     #[test]
     fn render_substitutes_and_reports_missing() {
         const T: Template = Template { name: "t.sql", text: "SELECT {{a}} FROM {{ t }} WHERE x = {{s}}" };
-        let sql = Params::new().int("a", 3).table("t", "r.x").expect("ok").string("s", "o'k").render(T).expect("render");
+        let sql =
+            Params::new().int("a", 3).table("t", "r.x").expect("ok").string("s", "o'k").render(T).expect("render");
         assert_eq!(sql, "SELECT (3) FROM \"r\".\"x\" WHERE x = 'o''k'");
         let err = Params::new().int("a", 3).render(T).expect_err("missing");
         assert!(err.to_string().contains("{{t}}"), "{err}");
@@ -208,9 +209,26 @@ mod tests {
     fn every_template_renders_its_placeholders() {
         // Each file is non-empty and its placeholders are well-formed.
         for t in [
-            SPLIT_RANDOM, SPLIT_TEMPORAL, SPLIT_PREDEFINED, PREDEFINED_NAMES, ROWS, GLOBAL_STATS, GENRES,
-            MOVIE_STATIC, USER_STATIC, KEYED_USER, KEYED_MOVIE, KEYED_DIRECTOR, KEYED_OCCUPATION,
-            KEYED_USER_GENRE, OOF_STATS, ASSEMBLE, FINAL, ONLINE_USERS, ONLINE_MOVIES, ONLINE_USER_GENRE,
+            SPLIT_RANDOM,
+            SPLIT_TEMPORAL,
+            SPLIT_PREDEFINED,
+            PREDEFINED_NAMES,
+            ROWS,
+            GLOBAL_STATS,
+            GENRES,
+            MOVIE_STATIC,
+            USER_STATIC,
+            KEYED_USER,
+            KEYED_MOVIE,
+            KEYED_DIRECTOR,
+            KEYED_OCCUPATION,
+            KEYED_USER_GENRE,
+            OOF_STATS,
+            ASSEMBLE,
+            FINAL,
+            ONLINE_USERS,
+            ONLINE_MOVIES,
+            ONLINE_USER_GENRE,
         ] {
             assert!(!t.text.trim().is_empty(), "{}", t.name);
             assert_eq!(t.text.matches("{{").count(), t.text.matches("}}").count(), "{}", t.name);

@@ -4,7 +4,9 @@
 //! Raw tables are written directly with `Warehouse::writer` from a small generated dataset, so
 //! every expectation (which rows a changed rating may touch) can be stated exactly.
 
-use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::array::{
+    Array, ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
+};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -80,7 +82,12 @@ async fn write_dataset(wh: &Warehouse, d: &Dataset) {
     write(
         wh,
         "ratings",
-        schema(vec![("user_id", Int64, false), ("movie_id", Int64, false), ("rating", Float64, false), ("timestamp", Int64, false)]),
+        schema(vec![
+            ("user_id", Int64, false),
+            ("movie_id", Int64, false),
+            ("rating", Float64, false),
+            ("timestamp", Int64, false),
+        ]),
         vec![
             Arc::new(Int64Array::from(r.iter().map(|x| x.0).collect::<Vec<_>>())),
             Arc::new(Int64Array::from(r.iter().map(|x| x.1).collect::<Vec<_>>())),
@@ -102,11 +109,18 @@ async fn write_dataset(wh: &Warehouse, d: &Dataset) {
     write(
         wh,
         "movies",
-        schema(vec![("movie_id", Int64, false), ("title", Utf8, false), ("year", Int32, true), ("genres", Utf8, false)]),
+        schema(vec![
+            ("movie_id", Int64, false),
+            ("title", Utf8, false),
+            ("year", Int32, true),
+            ("genres", Utf8, false),
+        ]),
         vec![
             Arc::new(Int64Array::from(d.movies.clone())),
             Arc::new(StringArray::from(d.movies.iter().map(|m| format!("Movie {m}")).collect::<Vec<_>>())),
-            Arc::new(Int32Array::from(d.movies.iter().map(|m| (m % 11 != 0).then_some(1950 + (m % 50) as i32)).collect::<Vec<_>>())),
+            Arc::new(Int32Array::from(
+                d.movies.iter().map(|m| (m % 11 != 0).then_some(1950 + (m % 50) as i32)).collect::<Vec<_>>(),
+            )),
             Arc::new(StringArray::from(d.movies.iter().map(|_| String::new()).collect::<Vec<_>>())),
         ],
     )
@@ -133,7 +147,9 @@ async fn write_dataset(wh: &Warehouse, d: &Dataset) {
         ]),
         vec![
             Arc::new(Int64Array::from(d.users.clone())),
-            Arc::new(Int32Array::from(d.users.iter().map(|u| (u % 6 != 0).then_some(18 + (u % 40) as i32)).collect::<Vec<_>>())),
+            Arc::new(Int32Array::from(
+                d.users.iter().map(|u| (u % 6 != 0).then_some(18 + (u % 40) as i32)).collect::<Vec<_>>(),
+            )),
             Arc::new(StringArray::from(
                 d.users.iter().map(|u| [Some("M"), Some("F"), None][(u % 3) as usize]).collect::<Vec<_>>(),
             )),
@@ -146,7 +162,12 @@ async fn write_dataset(wh: &Warehouse, d: &Dataset) {
     write(
         wh,
         "tags",
-        schema(vec![("user_id", Int64, false), ("movie_id", Int64, false), ("tag", Utf8, false), ("timestamp", Int64, false)]),
+        schema(vec![
+            ("user_id", Int64, false),
+            ("movie_id", Int64, false),
+            ("tag", Utf8, false),
+            ("timestamp", Int64, false),
+        ]),
         vec![
             Arc::new(Int64Array::from(tags.iter().map(|t| t.0).collect::<Vec<_>>())),
             Arc::new(Int64Array::from(tags.iter().map(|t| t.1).collect::<Vec<_>>())),
@@ -195,7 +216,12 @@ async fn write_dataset(wh: &Warehouse, d: &Dataset) {
     write(
         wh,
         "predefined_splits",
-        schema(vec![("split", Utf8, false), ("user_id", Int64, false), ("movie_id", Int64, false), ("is_test", Boolean, false)]),
+        schema(vec![
+            ("split", Utf8, false),
+            ("user_id", Int64, false),
+            ("movie_id", Int64, false),
+            ("is_test", Boolean, false),
+        ]),
         vec![
             Arc::new(StringArray::from(p.iter().map(|x| x.0.clone()).collect::<Vec<_>>())),
             Arc::new(Int64Array::from(p.iter().map(|x| x.1).collect::<Vec<_>>())),
@@ -242,8 +268,14 @@ async fn read(wh: &Warehouse, run: &str, table: &str) -> Table {
             .columns()
             .iter()
             .map(|c| {
-                let c = if c.data_type() == &DataType::Boolean { cast(c, &DataType::Int8).expect("cast") } else { c.clone() };
-                let f = cast(&c, &DataType::Float64).unwrap_or_else(|_| cast(&cast(&c, &DataType::Utf8).expect("utf8"), &DataType::Float64).expect("f64"));
+                let c = if c.data_type() == &DataType::Boolean {
+                    cast(c, &DataType::Int8).expect("cast")
+                } else {
+                    c.clone()
+                };
+                let f = cast(&c, &DataType::Float64).unwrap_or_else(|_| {
+                    cast(&cast(&c, &DataType::Utf8).expect("utf8"), &DataType::Float64).expect("f64")
+                });
                 f.as_any().downcast_ref::<Float64Array>().expect("f64").clone()
             })
             .collect();
@@ -258,7 +290,9 @@ async fn read_split(wh: &Warehouse, run: &str) -> BTreeMap<(i64, i64), (f64, i64
     let t = read(wh, run, "split").await;
     let (r, ts, test) = (t.col("rating"), t.col("timestamp"), t.col("is_test"));
     (0..t.rows.len())
-        .map(|i| (t.key(i), (t.rows[i][r].expect("r"), t.rows[i][ts].expect("ts") as i64, t.rows[i][test] == Some(1.0))))
+        .map(|i| {
+            (t.key(i), (t.rows[i][r].expect("r"), t.rows[i][ts].expect("ts") as i64, t.rows[i][test] == Some(1.0)))
+        })
         .collect()
 }
 
@@ -289,7 +323,9 @@ const RATING_COLS: [&str; 2] = ["rating", "good"];
 
 #[tokio::test]
 async fn changing_every_test_rating_changes_no_feature() {
-    for spec in [random_spec(7), FeatureSpec { split: SplitSpec::Temporal { test_fraction: 0.3 }, ..FeatureSpec::default() }] {
+    for spec in
+        [random_spec(7), FeatureSpec { split: SplitSpec::Temporal { test_fraction: 0.3 }, ..FeatureSpec::default() }]
+    {
         let d = dataset(30, 40, 0.45);
         let (_a, wa) = temp_warehouse();
         write_dataset(&wa, &d).await;
@@ -396,7 +432,13 @@ async fn changing_training_ratings_moves_only_out_of_fold_features() {
                     "occupation_mean" => other_fold && occupation_of(u).is_some_and(|o| occupations.contains(&o)),
                     _ => false,
                 };
-                assert!(allowed, "{part} row ({u}, {m}) fold {} column {name} moved: {:?} -> {:?}", fold(u, m), ra[c], rb[c]);
+                assert!(
+                    allowed,
+                    "{part} row ({u}, {m}) fold {} column {name} moved: {:?} -> {:?}",
+                    fold(u, m),
+                    ra[c],
+                    rb[c]
+                );
                 if part == "test" && name == "avg_user_rating" && u == a.0.0 {
                     moved_test_user = true;
                 }
@@ -427,7 +469,10 @@ async fn one_and_four_partitions_give_identical_tables() {
         if t != "split" {
             // Stored order is the deterministic (user_id, movie_id) order.
             let keys: Vec<_> = (0..a.rows.len()).map(|i| (a.rows[i][0], a.rows[i][1])).collect();
-            assert!(keys.windows(2).all(|w| w[0].0 < w[1].0 || (w[0].0 == w[1].0 && w[0].1 <= w[1].1)), "{t} not ordered");
+            assert!(
+                keys.windows(2).all(|w| w[0].0 < w[1].0 || (w[0].0 == w[1].0 && w[0].1 <= w[1].1)),
+                "{t} not ordered"
+            );
             assert_eq!(a.rows.len(), b.rows.len(), "{t}");
             for (ra, rb) in a.rows.iter().zip(&b.rows) {
                 assert!(ra.iter().zip(rb).all(|(x, y)| same(*x, *y)), "{t}: {ra:?} != {rb:?}");
@@ -499,7 +544,8 @@ async fn unknown_predefined_split_lists_the_available_ones() {
     let spec = FeatureSpec { split: SplitSpec::Predefined { name: "s1".into() }, ..FeatureSpec::default() };
     let run = build(&wh, "pd", &spec).await;
     assert_eq!(run.test_rows, d.ratings.iter().filter(|r| r.0 % 4 == 0).count() as u64);
-    let err = build_features(&SessionContext::new(), &wh, "Bad-Run", &spec, &NoProgress).await.expect_err("bad run name");
+    let err =
+        build_features(&SessionContext::new(), &wh, "Bad-Run", &spec, &NoProgress).await.expect_err("bad run name");
     assert!(err.to_string().contains("invalid run name"), "{err}");
 }
 
@@ -511,7 +557,9 @@ async fn ml100k_u1_gives_80000_and_20000_rows() {
         return;
     }
     let (_a, wh) = temp_warehouse();
-    reelforest_data::ingest(source, &reelforest_data::IngestOptions::default(), &wh, &NoProgress).await.expect("ingest");
+    reelforest_data::ingest(source, &reelforest_data::IngestOptions::default(), &wh, &NoProgress)
+        .await
+        .expect("ingest");
     let spec = FeatureSpec { split: SplitSpec::Predefined { name: "u1".into() }, ..FeatureSpec::default() };
     let started = std::time::Instant::now();
     let run = build(&wh, "u1", &spec).await;
@@ -523,7 +571,14 @@ async fn ml100k_u1_gives_80000_and_20000_rows() {
     assert_eq!(run.online_users, 943);
     assert_eq!(run.online_movies, 1682);
     let test = read(&wh, "u1", "test").await;
-    for name in ["avg_user_rating", "avg_movie_rating", "user_rating_std", "user_genre_affinity", "occupation_mean", "user_gender"] {
+    for name in [
+        "avg_user_rating",
+        "avg_movie_rating",
+        "user_rating_std",
+        "user_genre_affinity",
+        "occupation_mean",
+        "user_gender",
+    ] {
         let c = test.col(name);
         assert!(test.rows.iter().all(|r| r[c].is_some_and(f64::is_finite)), "{name} has NULL/NaN");
     }
@@ -539,10 +594,15 @@ async fn ml100k_u1_gives_80000_and_20000_rows() {
 async fn unknown_users_and_movies_get_priors_and_known_ones_are_shrunk() {
     let mut d = dataset(20, 30, 0.5);
     // User 20 and movie 30 are only in the test part.
-    d.predefined = d.ratings.iter().map(|r| ("s".to_string(), r.0, r.1, r.0 == 20 || r.1 == 30 || r.0 % 5 == 1)).collect();
+    d.predefined =
+        d.ratings.iter().map(|r| ("s".to_string(), r.0, r.1, r.0 == 20 || r.1 == 30 || r.0 % 5 == 1)).collect();
     let (_a, wh) = temp_warehouse();
     write_dataset(&wh, &d).await;
-    let spec = FeatureSpec { split: SplitSpec::Predefined { name: "s".into() }, prior_strength: 4.0, ..FeatureSpec::default() };
+    let spec = FeatureSpec {
+        split: SplitSpec::Predefined { name: "s".into() },
+        prior_strength: 4.0,
+        ..FeatureSpec::default()
+    };
     let run = build(&wh, "pr", &spec).await;
     let train: Vec<_> = d.ratings.iter().filter(|r| !(r.0 == 20 || r.1 == 30 || r.0 % 5 == 1)).collect();
     let mu = train.iter().map(|r| r.2).sum::<f64>() / train.len() as f64;
@@ -654,7 +714,8 @@ async fn extra_feature_tables_are_joined_and_cv_folds_reuse_the_pipeline() {
     wh.register(&ctx, &m, "cv0_model.preds").await.expect("register");
 
     let spec = FeatureSpec { extra_feature_tables: vec!["cv0_model.preds".into()], ..random_spec(1) };
-    let fold = build_features_from_split(&ctx, &wh, "cv0", "cv0.split", &spec, &NoProgress).await.expect("fold features");
+    let fold =
+        build_features_from_split(&ctx, &wh, "cv0", "cv0.split", &spec, &NoProgress).await.expect("fold features");
     assert_eq!(fold.train_rows + fold.test_rows, outer.train_rows);
     assert_eq!(fold.feature_columns.last().map(String::as_str), Some("cf_pred"));
     let t = read(&wh, "cv0", "test").await;

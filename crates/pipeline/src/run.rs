@@ -195,7 +195,7 @@ fn fit_step(trainer: &dyn Trainer, req: FitRequest<'_>, progress: &dyn Progress,
 /// Lowercase hex SHA-256 (the report's forest fingerprints).
 fn hex_sha256(bytes: &[u8]) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(sha2::Sha256::digest(bytes))
 }
 
 fn write_report(out: &Path, report: &Report) -> Result<()> {

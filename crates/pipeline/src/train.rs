@@ -129,28 +129,13 @@ pub struct LocalTrainer;
 
 impl Trainer for LocalTrainer {
     fn fit(&self, req: FitRequest<'_>, progress: &dyn Progress) -> Result<Forest> {
-        fit_counting(req.binned, req.data, req.cfg, req.task, progress)
+        fit(req.binned, req.data, req.cfg, req.task, progress)
     }
 }
 
-/// Fits one forest on already-binned training rows.
+/// Fits one forest on already-binned training rows, inside a progress step the caller opened:
+/// each finished tree advances it by one (several fits may share one step when they run at once).
 pub fn fit(
-    binned: &BinnedMatrix,
-    ds: &Dataset,
-    cfg: &ForestConfig,
-    task: TaskKind,
-    progress: &dyn Progress,
-    step: &str,
-) -> Result<Forest> {
-    progress.begin(step, Some(u64::from(cfg.num_trees)));
-    let forest = fit_counting(binned, ds, cfg, task, progress);
-    progress.end();
-    forest
-}
-
-/// [`fit`] inside a progress step the caller opened: each finished tree advances it by one
-/// (several fits may share one step when they run at once).
-pub fn fit_counting(
     binned: &BinnedMatrix,
     ds: &Dataset,
     cfg: &ForestConfig,

@@ -49,7 +49,14 @@ impl TableManifest {
     pub const VERSION: u32 = 1;
 
     /// A manifest for a freshly written table.
-    pub fn new(namespace: &str, name: &str, location: &str, schema: &Schema, row_count: u64, description: &str) -> Self {
+    pub fn new(
+        namespace: &str,
+        name: &str,
+        location: &str,
+        schema: &Schema,
+        row_count: u64,
+        description: &str,
+    ) -> Self {
         TableManifest {
             version: Self::VERSION,
             namespace: namespace.to_string(),
@@ -82,11 +89,7 @@ impl TableManifest {
 
     /// The name SQL sees: `name` for raw tables, `namespace.name` otherwise.
     pub fn sql_name(&self) -> String {
-        if self.namespace == RAW_NAMESPACE {
-            self.name.clone()
-        } else {
-            format!("{}.{}", self.namespace, self.name)
-        }
+        if self.namespace == RAW_NAMESPACE { self.name.clone() } else { format!("{}.{}", self.namespace, self.name) }
     }
 
     /// The Arrow schema the manifest describes.
@@ -95,13 +98,13 @@ impl TableManifest {
             .columns
             .iter()
             .map(|c| {
-                DataType::from_str(&c.data_type)
-                    .map(|t| Field::new(&c.name, t, c.nullable))
-                    .map_err(|_| Error::UnknownType {
+                DataType::from_str(&c.data_type).map(|t| Field::new(&c.name, t, c.nullable)).map_err(|_| {
+                    Error::UnknownType {
                         table: self.sql_name(),
                         column: c.name.clone(),
                         data_type: c.data_type.clone(),
-                    })
+                    }
+                })
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Arc::new(Schema::new(fields)))
@@ -124,6 +127,8 @@ pub(crate) fn check_name(name: &str) -> Result<()> {
 pub(crate) fn count_from_write_result(batches: &[RecordBatch]) -> u64 {
     batches
         .iter()
-        .filter_map(|b| b.column(0).as_any().downcast_ref::<UInt64Array>().map(|a| (0..a.len()).map(|i| a.value(i)).sum::<u64>()))
+        .filter_map(|b| {
+            b.column(0).as_any().downcast_ref::<UInt64Array>().map(|a| (0..a.len()).map(|i| a.value(i)).sum::<u64>())
+        })
         .sum()
 }

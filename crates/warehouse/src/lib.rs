@@ -82,10 +82,9 @@ impl Warehouse {
 
     /// The URL of a path relative to the root (`raw/ratings/`).
     pub fn url(&self, relative: &str) -> Result<Url> {
-        self.root.join(relative.trim_start_matches('/')).map_err(|source| Error::BadPath {
-            path: relative.to_string(),
-            reason: source.to_string(),
-        })
+        self.root
+            .join(relative.trim_start_matches('/'))
+            .map_err(|source| Error::BadPath { path: relative.to_string(), reason: source.to_string() })
     }
 
     /// The object-store path of a path relative to the root.
@@ -102,11 +101,7 @@ impl Warehouse {
 
     /// The directory (relative to the root) that holds table `name` of `namespace`.
     pub fn table_dir(namespace: &str, name: &str) -> String {
-        if namespace == RAW_NAMESPACE {
-            format!("raw/{name}/")
-        } else {
-            format!("features/{namespace}/{name}/")
-        }
+        if namespace == RAW_NAMESPACE { format!("raw/{name}/") } else { format!("features/{namespace}/{name}/") }
     }
 
     /// Writes `bytes` to a side file (quarantine, report, model) at `relative`.
@@ -123,11 +118,9 @@ impl Warehouse {
     pub async fn get(&self, relative: &str) -> Result<Vec<u8>> {
         let path = self.object_path(relative);
         match self.store.get(&path).await {
-            Ok(r) => Ok(r
-                .bytes()
-                .await
-                .map_err(|source| Error::Store { path: relative.to_string(), source })?
-                .to_vec()),
+            Ok(r) => {
+                Ok(r.bytes().await.map_err(|source| Error::Store { path: relative.to_string(), source })?.to_vec())
+            }
             Err(object_store::Error::NotFound { .. }) => Err(Error::NotFound { what: relative.to_string() }),
             Err(source) => Err(Error::Store { path: relative.to_string(), source }),
         }
@@ -198,10 +191,8 @@ impl Warehouse {
 
     /// Records (or replaces) a manifest in the catalog.
     pub async fn commit(&self, manifest: &TableManifest) -> Result<()> {
-        let bytes = serde_json::to_vec_pretty(manifest).map_err(|source| Error::Manifest {
-            path: manifest.catalog_path(),
-            source,
-        })?;
+        let bytes = serde_json::to_vec_pretty(manifest)
+            .map_err(|source| Error::Manifest { path: manifest.catalog_path(), source })?;
         self.put(&manifest.catalog_path(), bytes).await
     }
 
@@ -255,7 +246,8 @@ impl Warehouse {
         let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
         let schema = manifest.arrow_schema()?;
         let config = ListingTableConfig::new(table_url).with_listing_options(options).with_schema(schema);
-        let table = ListingTable::try_new(config).map_err(|source| Error::Query { table: sql_name.to_string(), source })?;
+        let table =
+            ListingTable::try_new(config).map_err(|source| Error::Query { table: sql_name.to_string(), source })?;
         if let Some((schema_name, table_name)) = sql_name.split_once('.') {
             ensure_schema(ctx, schema_name)?;
             let provider = ctx
@@ -290,9 +282,8 @@ impl Warehouse {
 }
 
 fn ensure_schema(ctx: &SessionContext, schema_name: &str) -> Result<()> {
-    let catalog = ctx
-        .catalog("datafusion")
-        .ok_or_else(|| Error::NotFound { what: "the default catalog `datafusion`".into() })?;
+    let catalog =
+        ctx.catalog("datafusion").ok_or_else(|| Error::NotFound { what: "the default catalog `datafusion`".into() })?;
     if catalog.schema(schema_name).is_none() {
         let provider: Arc<dyn SchemaProvider> = Arc::new(MemorySchemaProvider::new());
         catalog

@@ -21,9 +21,7 @@ pub(crate) fn resolve(location: &str) -> Result<(Url, Arc<dyn ObjectStore>, Obje
         match url.scheme() {
             "file" => url.to_file_path().map_err(|()| err("not a local file URL".into()))?,
             "s3" => {
-                return Err(err(
-                    "s3:// warehouses are not supported by this build yet (see issue 6)".into(),
-                ));
+                return Err(err("s3:// warehouses are not supported by this build yet (see issue 6)".into()));
             }
             other => return Err(err(format!("unsupported scheme {other:?}: use a local path or file://"))),
         }

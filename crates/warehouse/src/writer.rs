@@ -5,9 +5,9 @@ use crate::{Error, Result, Warehouse};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::AsyncArrowWriter;
-use object_store::buffered::BufWriter;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::WriterProperties;
+use object_store::buffered::BufWriter;
 use std::fmt;
 
 /// Writes one table. Created by [`Warehouse::writer`]; nothing is visible in the catalog until
@@ -32,7 +32,13 @@ impl fmt::Debug for TableWriter {
 }
 
 impl TableWriter {
-    pub(crate) fn new(warehouse: Warehouse, namespace: &str, name: &str, dir: String, schema: SchemaRef) -> Result<Self> {
+    pub(crate) fn new(
+        warehouse: Warehouse,
+        namespace: &str,
+        name: &str,
+        dir: String,
+        schema: SchemaRef,
+    ) -> Result<Self> {
         let path = warehouse.object_path(&format!("{dir}part-00000.parquet"));
         let object_writer = BufWriter::new(warehouse.store().clone(), path);
         let props = WriterProperties::builder()

@@ -94,7 +94,8 @@ pub async fn run(cmd: DataCommand, log: &LogArgs) -> anyhow::Result<()> {
                 println!("ingested {} ({}) into {}", report.source, report.format, warehouse.root());
                 for (table, t) in &report.tables {
                     let rejected = t.rejected_total();
-                    let q = if rejected > 0 { format!("  ({rejected} rejected, see quarantine)") } else { String::new() };
+                    let q =
+                        if rejected > 0 { format!("  ({rejected} rejected, see quarantine)") } else { String::new() };
                     println!("  {table:<18} {:>10} rows{q}", t.rows);
                 }
                 if report.total_rejected > 0 {

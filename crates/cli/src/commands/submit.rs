@@ -46,11 +46,7 @@ fn eta(s: &wire::JobStatus) -> String {
 
 /// One line of live progress.
 fn line(s: &wire::JobStatus) -> String {
-    let step = if s.step_total > 0 {
-        format!("{} {}/{}", s.step, s.step_done, s.step_total)
-    } else {
-        s.step.clone()
-    };
+    let step = if s.step_total > 0 { format!("{} {}/{}", s.step, s.step_done, s.step_total) } else { s.step.clone() };
     format!(
         "[{}] {step} | trees {}/{} | workers busy {} | eta {}",
         state_name(s.state),
@@ -63,13 +59,15 @@ fn line(s: &wire::JobStatus) -> String {
 
 /// Submits, watches, prints the summary; fails when the job does.
 pub async fn submit(args: SubmitArgs, quiet: bool) -> anyhow::Result<()> {
-    let spec_toml =
-        std::fs::read_to_string(&args.job).with_context(|| format!("cannot read the job spec {}", args.job.display()))?;
+    let spec_toml = std::fs::read_to_string(&args.job)
+        .with_context(|| format!("cannot read the job spec {}", args.job.display()))?;
     // Check locally first: the same errors as `reelforest run`, before any connection.
     reelforest_pipeline::JobSpec::from_toml(&spec_toml, &args.job.display().to_string())?;
     let mut jobs = client::jobs(&args.conn.coordinator, args.conn.token.as_deref(), &args.conn.tls()).await?;
     let data_dir = match &args.data {
-        Some(d) => std::fs::canonicalize(d).with_context(|| format!("data directory {}", d.display()))?.display().to_string(),
+        Some(d) => {
+            std::fs::canonicalize(d).with_context(|| format!("data directory {}", d.display()))?.display().to_string()
+        }
         None => String::new(),
     };
     let id = jobs
@@ -82,10 +80,19 @@ pub async fn submit(args: SubmitArgs, quiet: bool) -> anyhow::Result<()> {
     if args.detach {
         return Ok(());
     }
-    let mut stream =
-        jobs.watch_job(wire::WatchJobRequest { job_id: id.clone() }).await.map_err(|s| client_error("watch", s))?.into_inner();
-    let bar = ProgressBar::with_draw_target(None, if quiet { ProgressDrawTarget::hidden() } else { ProgressDrawTarget::stderr() });
-    bar.set_style(ProgressStyle::with_template("{spinner} {elapsed_precise} {wide_msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+    let mut stream = jobs
+        .watch_job(wire::WatchJobRequest { job_id: id.clone() })
+        .await
+        .map_err(|s| client_error("watch", s))?
+        .into_inner();
+    let bar = ProgressBar::with_draw_target(
+        None,
+        if quiet { ProgressDrawTarget::hidden() } else { ProgressDrawTarget::stderr() },
+    );
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {elapsed_precise} {wide_msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
     let mut last = None;
     while let Some(item) = stream.next().await {
@@ -167,7 +174,11 @@ pub async fn jobs(cmd: JobsCommand) -> anyhow::Result<()> {
         }
         JobsCommand::Status(a) => {
             let mut c = client::jobs(&a.conn.coordinator, a.conn.token.as_deref(), &a.conn.tls()).await?;
-            let s = c.get_job(wire::GetJobRequest { job_id: a.job_id }).await.map_err(|s| client_error("status", s))?.into_inner();
+            let s = c
+                .get_job(wire::GetJobRequest { job_id: a.job_id })
+                .await
+                .map_err(|s| client_error("status", s))?
+                .into_inner();
             println!("{} ({}): {}", s.job_id, s.name, line(&s));
             match wire::JobState::try_from(s.state) {
                 Ok(wire::JobState::Succeeded | wire::JobState::Failed | wire::JobState::Cancelled) => finish(&s),
@@ -176,7 +187,11 @@ pub async fn jobs(cmd: JobsCommand) -> anyhow::Result<()> {
         }
         JobsCommand::Cancel(a) => {
             let mut c = client::jobs(&a.conn.coordinator, a.conn.token.as_deref(), &a.conn.tls()).await?;
-            let s = c.cancel_job(wire::CancelJobRequest { job_id: a.job_id }).await.map_err(|s| client_error("cancel", s))?.into_inner();
+            let s = c
+                .cancel_job(wire::CancelJobRequest { job_id: a.job_id })
+                .await
+                .map_err(|s| client_error("cancel", s))?
+                .into_inner();
             println!("{}: cancel requested (now {})", s.job_id, state_name(s.state));
             Ok(())
         }

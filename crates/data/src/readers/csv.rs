@@ -97,11 +97,7 @@ fn opt_text(b: &[u8]) -> Option<String> {
 
 /// An optional id: empty → NULL, garbage → rejected.
 pub(crate) fn opt_id(b: &[u8]) -> Result<Option<i64>, RejectReason> {
-    if b.trim_ascii().is_empty() {
-        Ok(None)
-    } else {
-        parse_id(b).map(Some).ok_or(RejectReason::BadValue)
-    }
+    if b.trim_ascii().is_empty() { Ok(None) } else { parse_id(b).map(Some).ok_or(RejectReason::BadValue) }
 }
 
 fn read_movies(p: &mut Parsed, path: &Path, progress: &dyn Progress) -> Result<()> {

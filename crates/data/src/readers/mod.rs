@@ -167,13 +167,8 @@ impl Parsed {
         ids.sort_unstable();
         ids.dedup();
         let n = ids.len();
-        self.users = Users {
-            id: ids,
-            age: vec![None; n],
-            gender: vec![None; n],
-            occupation: vec![None; n],
-            zip: vec![None; n],
-        };
+        self.users =
+            Users { id: ids, age: vec![None; n], gender: vec![None; n], occupation: vec![None; n], zip: vec![None; n] };
         self.notes.push(format!("no users file: {n} users derived from the ratings, demographics NULL"));
     }
 }
@@ -248,7 +243,13 @@ pub(crate) fn header_columns(path: &Path, header: &Fields, raw: &[u8], expected:
 }
 
 /// Checks that the first record of a non-CSV file is split by its separator.
-pub(crate) fn check_separator(path: &Path, layout: DatasetFormat, fields: &Fields, raw: &[u8], what: &str) -> Result<()> {
+pub(crate) fn check_separator(
+    path: &Path,
+    layout: DatasetFormat,
+    fields: &Fields,
+    raw: &[u8],
+    what: &str,
+) -> Result<()> {
     if fields.len() == 1 {
         let reason = if raw.contains(&b',') {
             format!("its first line is comma-separated, expected {what}")
@@ -275,7 +276,13 @@ impl RatingCheck {
     }
 
     /// Parses and validates one rating from its four fields.
-    pub(crate) fn check(&mut self, user: &[u8], movie: &[u8], rating: &[u8], ts: &[u8]) -> Result<(i64, i64, f64, i64), RejectReason> {
+    pub(crate) fn check(
+        &mut self,
+        user: &[u8],
+        movie: &[u8],
+        rating: &[u8],
+        ts: &[u8],
+    ) -> Result<(i64, i64, f64, i64), RejectReason> {
         let (Some(u), Some(m)) = (parse_id(user), parse_id(movie)) else {
             return Err(RejectReason::NonNumericId);
         };
