@@ -88,7 +88,7 @@ run_features() {
 
 counts() { # warehouse run -> "train test online_users online_movies"
   python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["train_rows"], r["test_rows"], r["online_users"], r["online_movies"])' \
-    "$2/features/$3/features.json"
+    "$1/features/$2/features.json"
 }
 
 echo "[" > "$json"; first=1

@@ -165,13 +165,20 @@ fn report(path: &Path) -> serde_json::Value {
     serde_json::from_str(&text).expect("report json")
 }
 
-/// (task, forest sha256) of every final model, and every grid point's fold metrics (as bits).
-fn fingerprints(r: &serde_json::Value) -> (Vec<(String, String)>, Vec<(String, Vec<u64>)>) {
+/// Forest and metric fingerprints of a report (see [`fingerprints`]).
+type Fingerprints = (Vec<(String, String)>, Vec<(String, Vec<u64>)>);
+
+/// (task, forest sha256 + test and train metrics) of every final model, and every grid point's
+/// fold metrics (as bits). JSON numbers print round-trip exact, so equal text is equal bits.
+fn fingerprints(r: &serde_json::Value) -> Fingerprints {
     let tasks = r["tasks"]
         .as_array()
         .expect("tasks")
         .iter()
-        .map(|t| (t["task"].to_string(), t["forest_sha256"].as_str().expect("sha").to_string()))
+        .map(|t| {
+            let sha = t["forest_sha256"].as_str().expect("sha");
+            (t["task"].to_string(), format!("{sha} test {} train {}", t["test"], t["train"]))
+        })
         .collect();
     let grid = r["grid"]
         .as_array()
@@ -245,9 +252,15 @@ fn forests_are_byte_identical_embedded_and_on_one_and_three_workers() {
     let _g = heavy();
     let dir = tempfile::tempdir().expect("tempdir");
     let job = write_job(dir.path(), TUNED_JOB);
-    let want = fingerprints(&embedded(dir.path(), &job));
+    let local = embedded(dir.path(), &job);
+    let want = fingerprints(&local);
     assert_eq!(want.0.len(), 2, "two tasks");
     assert_eq!(want.1.len(), 4, "2 grid points × 2 tasks");
+    // The embedded run measured its fits' CPU time; a cluster's fits run elsewhere, so it has none.
+    for t in local["tasks"].as_array().expect("tasks") {
+        let cpu = t["fit_cpu_seconds"].as_f64().expect("embedded fit_cpu_seconds");
+        assert!(cpu > 0.0 && cpu.is_finite(), "{cpu}");
+    }
     for workers in [1usize, 3] {
         let cdir = dir.path().join(format!("cluster{workers}"));
         std::fs::create_dir_all(&cdir).expect("mkdir");
@@ -256,8 +269,17 @@ fn forests_are_byte_identical_embedded_and_on_one_and_three_workers() {
         let out = run(&["submit", job.to_str().expect("utf8"), "--coordinator", &url], &cdir).ok();
         assert!(out.stdout.contains("reelforest run: clusterjob"), "{}", out.stdout);
         let id = job_id(&out.stdout);
-        let got = fingerprints(&report(&cdir.join("coordinator/jobs").join(&id).join("report.json")));
+        let cluster_report = report(&cdir.join("coordinator/jobs").join(&id).join("report.json"));
+        assert!(cluster_report["tasks"][0].get("fit_cpu_seconds").is_none(), "{cluster_report}");
+        let got = fingerprints(&cluster_report);
         assert_eq!(got, want, "{workers} worker(s) vs embedded");
+        // The metrics above were computed on the workers (blocks of held-out rows).
+        let rt = runtime();
+        let mut jobs = rt.block_on(JobServiceClient::connect(url.clone())).expect("connect");
+        let st = rt.block_on(jobs.cluster_status(wire::ClusterStatusRequest {})).expect("status").into_inner();
+        let blocks: u64 = st.workers.iter().map(|w| w.blocks_evaluated).sum();
+        // Per fold: 2 grid points × 2 tasks validation scores; then test + train for 2 tasks.
+        assert!(blocks >= 2 * 2 * 2 + 4, "blocks evaluated on workers: {blocks}");
         let list = run(&["jobs", "list", "--coordinator", &url], &cdir).ok();
         assert!(list.stdout.contains(&id) && list.stdout.contains("succeeded"), "{}", list.stdout);
     }
@@ -420,6 +442,7 @@ fn misbehaving_workers_cannot_spoil_a_job() {
             worker_id: reg.worker_id.clone(),
             lease_id: lease.lease_id.clone(),
             trees,
+            ..Default::default()
         }))
         .expect_err("corrupt trees");
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
@@ -436,6 +459,7 @@ fn misbehaving_workers_cannot_spoil_a_job() {
             worker_id: reg.worker_id.clone(),
             lease_id: lease.lease_id.clone(),
             trees: vec![],
+            ..Default::default()
         }))
         .expect_err("stale lease");
     assert_eq!(err.code(), tonic::Code::FailedPrecondition, "{err}");
@@ -451,6 +475,7 @@ fn misbehaving_workers_cannot_spoil_a_job() {
             worker_id: reg.worker_id.clone(),
             lease_id: again.lease_id.clone(),
             trees: big,
+            ..Default::default()
         }))
         .expect_err("oversized");
     assert_eq!(err.code(), tonic::Code::OutOfRange, "{err}");

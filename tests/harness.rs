@@ -10,6 +10,40 @@ pub fn datasets() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets")
 }
 
+/// A loopback port nobody listens on right now (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// Arguments of `reelforest executor` for a test cluster on loopback: Flight and gRPC ports,
+/// the scheduler's port, task slots, a 1 s heartbeat and a private work directory (health on
+/// any free port, announced in its log).
+pub fn executor_args(flight: u16, grpc: u16, scheduler_port: u16, slots: usize, work: &Path) -> Vec<String> {
+    let work = work.to_str().expect("utf-8 path");
+    [
+        "executor",
+        "--port",
+        &flight.to_string(),
+        "--grpc-port",
+        &grpc.to_string(),
+        "--health-port",
+        "0",
+        "--scheduler-host",
+        "127.0.0.1",
+        "--scheduler-port",
+        &scheduler_port.to_string(),
+        "--concurrent-tasks",
+        &slots.to_string(),
+        "--heartbeat-interval-seconds",
+        "1",
+        "--work-dir",
+        work,
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect()
+}
+
 /// The `reelforest` binary of the current build profile.
 pub fn binary() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");

@@ -56,6 +56,14 @@ def machine() -> dict:
     }
 
 
+def binary_info(repo: str, binary: str) -> tuple[str, bool, str]:
+    """(HEAD commit, whether crates/ or the manifests have uncommitted changes, the binary's mtime)."""
+    commit = sh(["git", "-C", repo, "rev-parse", "HEAD"])
+    dirty = bool(sh(["git", "-C", repo, "status", "--porcelain", "--", "crates", "Cargo.lock", "Cargo.toml"]))
+    mtime = dt.datetime.fromtimestamp(os.path.getmtime(binary), dt.timezone.utc).isoformat(timespec="seconds")
+    return commit, dirty, mtime
+
+
 def med(xs):
     xs = [x for x in xs if x is not None]
     return statistics.median(xs) if xs else None
@@ -198,9 +206,7 @@ def main() -> None:
     folds = [x for x in a.folds.split(",") if x]
     per_fold = [fold_summary(a.tmp, fold, a.warmup, a.rounds) for fold in folds]
     first_sk = per_fold[0]["rounds"][0]["sklearn"]["meta"]
-    commit = sh(["git", "-C", a.repo, "rev-parse", "HEAD"])
-    dirty = bool(sh(["git", "-C", a.repo, "status", "--porcelain", "--", "crates", "Cargo.lock", "Cargo.toml"]))
-    binary_mtime = dt.datetime.fromtimestamp(os.path.getmtime(a.binary), dt.timezone.utc).isoformat(timespec="seconds")
+    commit, dirty, binary_mtime = binary_info(a.repo, a.binary)
 
     means = {}
     for side in ("reelforest", "sklearn"):

@@ -184,8 +184,9 @@ def classification_metrics(y: np.ndarray, proba1: np.ndarray, pred: np.ndarray) 
     }
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+# ---- shared by every Python peer (lightgbm_gbm.py, spark_rf.py, bench/lib/export_matrix.py) -------
+def add_common_args(ap: argparse.ArgumentParser) -> None:
+    """The arguments every forest peer takes, with reelforest's / Spark's names and defaults."""
     ap.add_argument("--warehouse", required=True, help="warehouse root (a directory)")
     ap.add_argument("--run", default="honest", help="feature run name (default honest)")
     ap.add_argument("--tasks", default="regression,classification")
@@ -195,32 +196,105 @@ def main() -> None:
     ap.add_argument("--min-instances-per-node", type=int, default=1)
     ap.add_argument("--impurity", default=None, help="classification: gini (default) or entropy")
     ap.add_argument("--seed", type=int, default=42)
-    ap.add_argument("--n-jobs", type=int, default=2)
-    ap.add_argument("--prebin", type=int, default=0, help="investigation: quantile-bin features first")
-    ap.add_argument("--nan-sentinel", type=float, default=-1e9)
     ap.add_argument("--out", default=None, help="also write the JSON here")
-    args = ap.parse_args()
 
-    run_dir = os.path.join(args.warehouse, "features", args.run)
-    fj = os.path.join(run_dir, "features.json")
-    if not os.path.isfile(fj):
-        die(f"{fj} not found: is --warehouse a reelforest warehouse with feature run {args.run!r}?")
-    with open(fj) as f:
-        run = json.load(f)
-    cols = list(run["feature_columns"])
-    label, good = run.get("label", "rating"), run.get("good_label", "good")
-    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+
+def parse_tasks(text: str) -> list[str]:
+    tasks = [t.strip() for t in text.split(",") if t.strip()]
     for t in tasks:
         if t not in ("regression", "classification"):
             die(f"--tasks: unknown task {t!r} (regression, classification)")
+    return tasks
 
+
+def run_meta(warehouse: str, run: str) -> tuple[list[str], str, str]:
+    """(feature columns in order, label column, good-label column) of a feature run."""
+    fj = os.path.join(warehouse, "features", run, "features.json")
+    if not os.path.isfile(fj):
+        die(f"{fj} not found: is --warehouse a reelforest warehouse with feature run {run!r}?")
+    with open(fj) as f:
+        meta = json.load(f)
+    return list(meta["feature_columns"]), meta.get("label", "rating"), meta.get("good_label", "good")
+
+
+def load_features(warehouse: str, run: str):
+    """(cols, X_train, X_test, y_train, y_test, load_seconds); y_* map task -> labels."""
+    cols, label, good = run_meta(warehouse, run)
     t0 = time.perf_counter()
-    train = read_table(args.warehouse, args.run, "train", [label, good] + cols)
-    test = read_table(args.warehouse, args.run, "test", [label, good] + cols)
+    train = read_table(warehouse, run, "train", [label, good] + cols)
+    test = read_table(warehouse, run, "test", [label, good] + cols)
     X_train, X_test = to_matrix(train, cols), to_matrix(test, cols)
     y_train = {"regression": to_matrix(train, [label])[:, 0], "classification": to_matrix(train, [good])[:, 0]}
     y_test = {"regression": to_matrix(test, [label])[:, 0], "classification": to_matrix(test, [good])[:, 0]}
-    load_seconds = time.perf_counter() - t0
+    return cols, X_train, X_test, y_train, y_test, time.perf_counter() - t0
+
+
+def score(model, task: str, X_test: np.ndarray, y_te: np.ndarray) -> tuple[dict, float, float]:
+    """Predict the test rows with a scikit-learn-style model: (metrics, predict seconds, predict CPU seconds)."""
+    c0, w0 = cpu_seconds(), time.perf_counter()
+    if task == "regression":
+        p = model.predict(X_test)
+        predict_seconds = time.perf_counter() - w0
+        test_metrics = regression_metrics(y_te, p)
+    else:
+        proba = model.predict_proba(X_test)
+        predict_seconds = time.perf_counter() - w0
+        classes = list(model.classes_)
+        proba1 = proba[:, classes.index(1)] if 1 in classes else np.zeros(len(y_te))
+        pred = np.asarray(classes)[np.argmax(proba, axis=1)]
+        test_metrics = classification_metrics(y_te, proba1, pred)
+    return test_metrics, predict_seconds, cpu_seconds() - c0
+
+
+def fit_and_score(model, task: str, X_train, y_tr, X_test, y_te) -> dict:
+    """Fit, then predict the test rows: test metrics, wall / CPU seconds of both, throughput, peak RSS."""
+    c0, w0 = cpu_seconds(), time.perf_counter()
+    model.fit(X_train, y_tr)
+    fit_seconds, fit_cpu = time.perf_counter() - w0, cpu_seconds() - c0
+    rss_after_fit = peak_rss_mib()
+    test_metrics, predict_seconds, predict_cpu = score(model, task, X_test, y_te)
+    return {
+        "test": test_metrics,
+        "fit_seconds": fit_seconds,
+        "fit_cpu_seconds": fit_cpu,
+        "predict_seconds": predict_seconds,
+        "predict_cpu_seconds": predict_cpu,
+        "predict_rows_per_second": len(y_te) / predict_seconds if predict_seconds > 0 else None,
+        "peak_rss_mib_after_fit": rss_after_fit,
+    }
+
+
+def run_summary(args, X_train: np.ndarray, X_test: np.ndarray, cols: list[str]) -> dict:
+    """The part of a peer's JSON that says what it read."""
+    return {
+        "python": platform.python_version(),
+        "warehouse": os.path.abspath(args.warehouse),
+        "run": args.run,
+        "train_rows": int(X_train.shape[0]),
+        "test_rows": int(X_test.shape[0]),
+        "n_features": len(cols),
+    }
+
+
+def emit(doc: dict, path: str | None) -> None:
+    """Print the result JSON (and write it to `path`)."""
+    text = json.dumps(doc, indent=2, default=str)
+    if path:
+        with open(path, "w") as f:
+            f.write(text + "\n")
+    print(text)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_common_args(ap)
+    ap.add_argument("--n-jobs", type=int, default=2)
+    ap.add_argument("--prebin", type=int, default=0, help="investigation: quantile-bin features first")
+    ap.add_argument("--nan-sentinel", type=float, default=-1e9)
+    args = ap.parse_args()
+
+    tasks = parse_tasks(args.tasks)
+    cols, X_train, X_test, y_train, y_test, load_seconds = load_features(args.warehouse, args.run)
 
     nan_train, nan_test = int(np.isnan(X_train).sum()), int(np.isnan(X_test).sum())
     sk_version = tuple(int(x) for x in sklearn.__version__.split(".")[:2])
@@ -236,12 +310,7 @@ def main() -> None:
         "peer": "scikit-learn",
         "sklearn_version": sklearn.__version__,
         "numpy_version": np.__version__,
-        "python": platform.python_version(),
-        "warehouse": os.path.abspath(args.warehouse),
-        "run": args.run,
-        "train_rows": int(X_train.shape[0]),
-        "test_rows": int(X_test.shape[0]),
-        "n_features": len(cols),
+        **run_summary(args, X_train, X_test, cols),
         "nan_values": {"train": nan_train, "test": nan_test, "handling": nan_handling},
         "prebin": args.prebin or None,
         "load_seconds": load_seconds,
@@ -268,24 +337,7 @@ def main() -> None:
         if task == "classification":
             y_tr, y_te = y_tr.astype(np.int64), y_te.astype(np.int64)
 
-        c0, w0 = cpu_seconds(), time.perf_counter()
-        model.fit(X_train, y_tr)
-        fit_seconds, fit_cpu = time.perf_counter() - w0, cpu_seconds() - c0
-        rss_after_fit = peak_rss_mib()
-
-        c0, w0 = cpu_seconds(), time.perf_counter()
-        if task == "regression":
-            p = model.predict(X_test)
-            predict_seconds = time.perf_counter() - w0
-            test_metrics = regression_metrics(y_te, p)
-        else:
-            proba = model.predict_proba(X_test)
-            predict_seconds = time.perf_counter() - w0
-            classes = list(model.classes_)
-            proba1 = proba[:, classes.index(1)] if 1 in classes else np.zeros(len(y_te))
-            pred = np.asarray(classes)[np.argmax(proba, axis=1)]
-            test_metrics = classification_metrics(y_te, proba1, pred)
-        predict_cpu = cpu_seconds() - c0
+        timed = fit_and_score(model, task, X_train, y_tr, X_test, y_te)
         total_nodes = int(sum(e.tree_.node_count for e in model.estimators_))
         out["tasks"].append(
             {
@@ -301,24 +353,14 @@ def main() -> None:
                     "n_jobs": args.n_jobs,
                     "random_state": args.seed,
                 },
-                "test": test_metrics,
-                "fit_seconds": fit_seconds,
-                "fit_cpu_seconds": fit_cpu,
-                "predict_seconds": predict_seconds,
-                "predict_cpu_seconds": predict_cpu,
-                "predict_rows_per_second": len(y_te) / predict_seconds if predict_seconds > 0 else None,
-                "peak_rss_mib_after_fit": rss_after_fit,
+                **timed,
                 "total_num_nodes": total_nodes,
             }
         )
         del model
 
     out["peak_rss_mib"] = peak_rss_mib()
-    text = json.dumps(out, indent=2)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text + "\n")
-    print(text)
+    emit(out, args.out)
 
 
 if __name__ == "__main__":

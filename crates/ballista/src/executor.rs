@@ -4,9 +4,10 @@
 //! [`ExecutorOptions`] is the checked configuration. [`Executor::bind`] opens the health
 //! port first (so `--health-port 0` works), then [`Executor::run`] starts Ballista's executor
 //! process: it connects to the scheduler (retrying for `scheduler_connect_timeout`), registers,
-//! serves Arrow Flight (shuffle and result fetches) on `flight_port` and the executor gRPC
-//! service (task launches, push-staged scheduling) on `grpc_port`, and heartbeats every
-//! `heartbeat_interval`.
+//! serves Arrow Flight (shuffle and result fetches) on `flight_port`, and polls the scheduler
+//! for tasks (pull-staged scheduling, see the crate docs), the polls doubling as heartbeats. The
+//! executor gRPC service on `grpc_port` (task launches) belongs to push-staged scheduling: the
+//! port is still validated and advertised, but nothing listens on it under pull-staged.
 //!
 //! Health (HTTP on `health_port`, the same routes as Ballista's own executor binary):
 //!
@@ -43,7 +44,8 @@ pub struct ExecutorOptions {
     pub external_host: Option<String>,
     /// Arrow Flight port (shuffle reads, result fetches).
     pub flight_port: u16,
-    /// Executor gRPC port (task launches from the scheduler).
+    /// Executor gRPC port (task launches under push-staged scheduling; advertised, unused under
+    /// the pull-staged scheduling reelforest runs).
     pub grpc_port: u16,
     /// HTTP health port (0: any free port; see [`Executor::health_addr`]).
     pub health_port: u16,
@@ -197,6 +199,7 @@ impl Executor {
             override_function_registry: Some(Arc::new(functions::function_registry())),
             override_runtime_producer: Some(Arc::new(move |_config| stores.runtime_env(Some(&runtime_dir)))),
             health,
+            task_scheduling_policy: crate::SCHEDULING_POLICY,
             ..ExecutorProcessConfig::default()
         };
         if let Some(id) = &o.executor_id {

@@ -16,7 +16,17 @@
 //! - [`functions`]: our UDFs on all three roles (they travel by name).
 //! - [`session`]: the session configuration (static planner: Ballista 55's adaptive planner
 //!   loops on our SQL) and the scheduler's session builder.
-//! - [`object_stores`]: the stores all three roles register; the seam for S3 (issue 6).
+//! - [`object_stores`]: the stores all three roles register: local files, and `s3://` buckets
+//!   configured from each process's own `AWS_*` environment.
+//!
+//! **Scheduling policy: pull-staged** on both roles ([`SCHEDULING_POLICY`]). Ballista 55's
+//! default, push-staged, books executor slots in the scheduler and refunds them from task
+//! status updates; when an executor is lost and a running stage is rolled back, the survivors'
+//! updates for that stage are ignored and their slots are never refunded, so the job can wait
+//! forever with idle executors (seen in `tests/ballista.rs`'s executor-kill test: a job stuck for
+//! 12 minutes after "Ignore TaskStatus update ... Stage ... is in UnResolved status"). With
+//! pull-staged, executors ask for work whenever they have a free slot, so lost bookkeeping cannot
+//! starve them; the price is up to 50 ms of idle polling before a stage's tasks start.
 //!
 //! Versions follow DataFusion: Ballista 55.0 on DataFusion 55, arrow 59, object_store 0.13.
 //!
@@ -28,6 +38,12 @@
 //! jobs fail after `no_executors_grace_period` unless an executor (re)registers in time. The
 //! cluster tests in `tests/ballista.rs` check both.
 #![deny(missing_docs)]
+
+
+/// The task scheduling policy of every reelforest scheduler and executor (they must agree):
+/// pull-staged, see the crate docs.
+pub const SCHEDULING_POLICY: ballista_core::config::TaskSchedulingPolicy =
+    ballista_core::config::TaskSchedulingPolicy::PullStaged;
 
 pub mod client;
 mod error;

@@ -104,6 +104,7 @@ impl SchedulerOptions {
             no_executors_grace_period_seconds: self.no_executors_grace_period.as_secs(),
             min_ready_executors: self.min_ready_executors,
             task_max_failures: self.task_max_failures,
+            scheduling_policy: crate::SCHEDULING_POLICY,
             ..SchedulerConfig::default()
         };
         config.namespace = "reelforest".into();

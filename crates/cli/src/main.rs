@@ -47,6 +47,8 @@ enum Command {
     /// List, inspect or cancel the coordinator's jobs.
     #[command(subcommand)]
     Jobs(commands::submit::JobsCommand),
+    /// Check a service's health (HTTP URL or coordinator): exit 0 when healthy (for healthchecks).
+    Health(commands::health::HealthArgs),
 }
 
 fn main() -> ExitCode {
@@ -73,6 +75,7 @@ fn main() -> ExitCode {
             Command::Worker(args) => commands::coordinator::worker(args).await,
             Command::Submit(args) => commands::submit::submit(args, cli.log.quiet).await,
             Command::Jobs(cmd) => commands::submit::jobs(cmd).await,
+            Command::Health(args) => commands::health::run(args).await,
         }
     });
     match result {

@@ -13,7 +13,7 @@
 
 use crate::auth::TokenCheck;
 use crate::journal::{self, JobRecord};
-use crate::scheduler::{Refusal, Scheduler, SchedulerConfig};
+use crate::scheduler::{Assignment, Refusal, Scheduler, SchedulerConfig};
 use crate::trainer::{ClusterTrainer, JobCounters};
 use crate::{Error, Result};
 use datafusion::prelude::SessionContext;
@@ -271,6 +271,42 @@ impl Coordinator {
         tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| Error::Serve { addr: addr.to_string(), reason: e.to_string() })
+    }
+
+    /// Starts a coordinator with `cfg` on a free loopback port, served (without TLS) by a task
+    /// of the current runtime until [`LocalCoordinator::stop`]: for embedding it in another
+    /// program or a test.
+    pub async fn start_local(cfg: CoordinatorConfig) -> Result<LocalCoordinator> {
+        let coordinator = Coordinator::start(cfg).await?;
+        let listener = Coordinator::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+        let addr =
+            listener.local_addr().map_err(|e| Error::Serve { addr: "127.0.0.1:0".into(), reason: e.to_string() })?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            coordinator
+                .serve(listener, None, async {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        Ok(LocalCoordinator { url: format!("http://{addr}"), stop, server })
+    }
+}
+
+/// A coordinator served on loopback by [`Coordinator::start_local`].
+#[derive(Debug)]
+pub struct LocalCoordinator {
+    /// Its URL (`http://127.0.0.1:PORT`).
+    pub url: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<Result<()>>,
+}
+
+impl LocalCoordinator {
+    /// Stops serving and waits for the server to end.
+    pub async fn stop(self) -> Result<()> {
+        let _ = self.stop.send(());
+        self.server.await.map_err(|e| Error::Serve { addr: self.url.clone(), reason: e.to_string() })?
     }
 }
 
@@ -573,6 +609,7 @@ impl job_service_server::JobService for JobSvc {
                 last_heartbeat_ms_ago: w.since_heartbeat.as_millis() as u64,
                 lease_ids: w.leases,
                 trees_built: w.trees_built,
+                blocks_evaluated: w.blocks_evaluated,
             })
             .collect();
         Ok(Response::new(wire::ClusterStatusResponse { workers, queued_tasks: sched.queued() as u32 }))
@@ -637,10 +674,15 @@ impl worker_service_server::WorkerService for WorkerSvc {
             };
             if let Some(g) = granted {
                 let left = g.deadline.saturating_duration_since(Instant::now());
+                let (fit, eval) = match g.task {
+                    Assignment::Fit(f) => (Some(f), None),
+                    Assignment::Eval(e) => (None, Some(e)),
+                };
                 let lease = wire::TaskLease {
                     lease_id: g.lease_id,
                     job_id: g.job_id.clone(),
-                    fit: Some(g.fit),
+                    fit,
+                    eval,
                     deadline_unix_ms: now_ms() + left.as_millis() as i64,
                 };
                 self.0.update(&g.job_id, |_| {});
@@ -657,7 +699,7 @@ impl worker_service_server::WorkerService for WorkerSvc {
         req: Request<wire::CompleteTaskRequest>,
     ) -> std::result::Result<Response<wire::CompleteTaskResponse>, Status> {
         let r = req.into_inner();
-        let result = self.0.sched().complete(&r.worker_id, &r.lease_id, r.trees);
+        let result = self.0.sched().complete(&r.worker_id, &r.lease_id, r.trees, r.stats);
         if let Err(e) = &result {
             tracing::warn!(worker = %r.worker_id, lease = %r.lease_id, error = %e, "completion refused");
             // A refused result may have put the task back.

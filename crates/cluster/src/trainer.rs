@@ -2,11 +2,15 @@
 //! becomes tasks of k trees in the scheduler; the calling thread waits for the workers' trees
 //! and gets the forest assembled in index order — the same forest [`reelforest_tree::train`]
 //! builds in one process, because tree `i` depends only on the data, the parameters and `i`.
+//!
+//! Evaluations go the same way: the forest is shipped with one task per block of held-out rows,
+//! workers return each block's statistics, and the merged result equals the embedded
+//! [`reelforest_pipeline::train::evaluate`] bit for bit (same blocks, merged in the same order).
 
 use crate::coordinator::Shared;
-use crate::scheduler::{FitEvent, NewFit};
+use crate::scheduler::{FitEvent, NewEval, NewFit};
 use reelforest_core::Progress;
-use reelforest_pipeline::{Error, FitRequest, Trainer, train};
+use reelforest_pipeline::{Error, EvalRequest, FitRequest, Stats, Trainer, train};
 use reelforest_proto::wire;
 use reelforest_tree::Forest;
 use sha2::Digest;
@@ -56,6 +60,14 @@ impl ClusterTrainer {
         counters: Arc<JobCounters>,
     ) -> Self {
         ClusterTrainer { shared, job: job.to_string(), warehouse: warehouse.to_string(), cancelled, counters }
+    }
+}
+
+/// Runs `wait` on this thread, telling a multi-threaded runtime (if any) that it blocks.
+fn blocking<T>(wait: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(wait),
+        _ => wait(),
     }
 }
 
@@ -117,12 +129,44 @@ impl Trainer for ClusterTrainer {
                 }
             }
         };
-        let outcome = match tokio::runtime::Handle::try_current() {
-            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-                tokio::task::block_in_place(wait)
-            }
-            _ => wait(),
+        blocking(wait).map_err(fail)
+    }
+
+    fn evaluate(&self, forest: &Forest, req: EvalRequest<'_>) -> reelforest_pipeline::Result<Stats> {
+        let blocks = train::eval_blocks(req.data.len());
+        if blocks == 0 {
+            return Ok(Stats::empty(req.task));
+        }
+        let fail = |reason: String| Error::Evaluate {
+            table: req.table.sql_name.clone(),
+            task: req.task.as_str().to_string(),
+            reason,
         };
-        outcome.map_err(fail)
+        if self.cancelled.load(Ordering::SeqCst) {
+            return Err(fail("job cancelled by a client".into()));
+        }
+        let run_json = serde_json::to_string(&req.table.run).map_err(|e| fail(e.to_string()))?;
+        let template = wire::EvalTask {
+            warehouse: self.warehouse.clone(),
+            table: req.table.sql_name.clone(),
+            fingerprint: fingerprint(&self.job, &req.table.sql_name, &run_json, 0, 0),
+            feature_run_json: run_json,
+            task: req.task.as_str().to_string(),
+            forest: forest.to_bytes(),
+            first_block: 0,
+            num_blocks: 0,
+            block_rows: train::EVAL_BLOCK_ROWS as u32,
+            table_rows: req.data.len() as u64,
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.shared.sched().add_eval(NewEval {
+            job_id: self.job.clone(),
+            template,
+            task: req.task,
+            blocks: blocks as u32,
+            events: tx,
+        });
+        self.shared.work.notify_waiters();
+        blocking(|| rx.recv().unwrap_or_else(|_| Err("the coordinator dropped the evaluation".into()))).map_err(fail)
     }
 }

@@ -3,10 +3,20 @@
 //! trees with the same engine call the embedded run makes ([`reelforest_tree::train_tree`]) on a
 //! rayon pool.
 //!
+//! Like a Spark executor with one task slot per core, a worker holds up to `threads` leases at
+//! once: each slot polls, runs its task on the shared pool and reports, so the pool never idles
+//! at the tail of a task (a 5-tree task on 2 threads would otherwise leave one thread waiting
+//! for the fifth tree) nor between a completion and the next poll.
+//!
 //! The training table is loaded with [`Dataset::load`] (the embedded run's own query, so the
 //! same rows in the same order) and binned with [`reelforest_pipeline::train::bin`]; the binned
 //! copy is cached by the task's fingerprint, so the tasks of one fit and of every grid point
 //! sharing `(maxBins, seed)` load it once. Only the most recent tables are kept.
+//!
+//! Evaluation tasks carry the forest (its checked binary codec) and name blocks of a held-out
+//! table: the worker loads that table the same way (cached by fingerprint too), checks its row
+//! count against the coordinator's, and returns each block's mergeable statistics
+//! ([`reelforest_pipeline::train::evaluate_block`], the embedded run's own scoring).
 
 use crate::client::{self, Workers};
 use crate::tls::ClientTls;
@@ -49,6 +59,25 @@ struct Loaded {
     good: Vec<f64>,
 }
 
+/// A held-out table ready for scoring.
+struct Held {
+    fingerprint: String,
+    data: Dataset,
+}
+
+/// What a finished task sends back.
+enum Done {
+    Trees(Vec<wire::Tree>),
+    Stats(Vec<wire::EvalStats>),
+}
+
+/// The worker's caches.
+#[derive(Default)]
+struct Caches {
+    binned: VecDeque<Arc<Loaded>>,
+    held: VecDeque<Arc<Held>>,
+}
+
 /// Why a task could not be done, as reported to the coordinator.
 struct TaskError {
     fatal: bool,
@@ -73,7 +102,8 @@ pub async fn run(cfg: WorkerConfig, stop: Arc<AtomicBool>) -> Result<()> {
         .build()
         .map_err(|e| Error::Config(format!("cannot start {} tree threads: {e}", cfg.threads)))?;
     let pool = Arc::new(pool);
-    let mut cache: VecDeque<Arc<Loaded>> = VecDeque::new();
+    let cache = tokio::sync::Mutex::new(Caches::default());
+    let slots = cfg.threads.max(1);
     let mut client = client::workers(&cfg.coordinator, cfg.token.as_deref(), &cfg.tls).await?;
     while !stop.load(Ordering::SeqCst) {
         let reg = client
@@ -90,7 +120,14 @@ pub async fn run(cfg: WorkerConfig, stop: Arc<AtomicBool>) -> Result<()> {
             Duration::from_millis(u64::from(reg.heartbeat_interval_ms.max(50))),
             alive.clone(),
         )?;
-        let outcome = serve_leases(&mut client, &id, &pool, &mut cache, &cfg, &stop, &alive).await;
+        let outcome = {
+            let (id, pool, cache, cfg, stop, alive) = (&id, &pool, &cache, &cfg, &stop, &alive);
+            let slots = (0..slots).map(|_| {
+                let mut client = client.clone();
+                async move { serve_leases(&mut client, id, pool, cache, cfg, stop, alive).await }
+            });
+            futures::future::join_all(slots).await.into_iter().collect::<Result<Vec<()>>>().map(|_| ())
+        };
         alive.store(false, Ordering::SeqCst);
         let _ = beat.join();
         match outcome {
@@ -151,7 +188,7 @@ async fn serve_leases(
     client: &mut Workers,
     id: &str,
     pool: &Arc<rayon::ThreadPool>,
-    cache: &mut VecDeque<Arc<Loaded>>,
+    cache: &tokio::sync::Mutex<Caches>,
     cfg: &WorkerConfig,
     stop: &AtomicBool,
     alive: &AtomicBool,
@@ -167,17 +204,22 @@ async fn serve_leases(
         let lease_id = lease.lease_id.clone();
         let result = run_task(lease, pool, cache, cfg).await;
         match result {
-            Ok(trees) => {
-                let n = trees.len();
+            Ok(done) => {
+                let (trees, stats) = match done {
+                    Done::Trees(t) => (t, Vec::new()),
+                    Done::Stats(s) => (Vec::new(), s),
+                };
+                let (n, blocks) = (trees.len(), stats.len());
                 match client
                     .complete_task(wire::CompleteTaskRequest {
                         worker_id: id.to_string(),
                         lease_id: lease_id.clone(),
                         trees,
+                        stats,
                     })
                     .await
                 {
-                    Ok(_) => tracing::info!(lease = %lease_id, trees = n, "task done"),
+                    Ok(_) => tracing::info!(lease = %lease_id, trees = n, blocks, "task done"),
                     Err(s) => tracing::warn!(lease = %lease_id, error = %s, "completion refused"),
                 }
             }
@@ -204,13 +246,97 @@ async fn serve_leases(
 async fn run_task(
     lease: wire::TaskLease,
     pool: &Arc<rayon::ThreadPool>,
-    cache: &mut VecDeque<Arc<Loaded>>,
+    cache: &tokio::sync::Mutex<Caches>,
+    cfg: &WorkerConfig,
+) -> std::result::Result<Done, TaskError> {
+    match (lease.fit, lease.eval) {
+        (Some(fit), None) => run_fit(fit, pool, cache, cfg).await.map(Done::Trees),
+        (None, Some(eval)) => run_eval(eval, pool, cache, cfg).await.map(Done::Stats),
+        (None, None) => Err(TaskError::fatal("lease without a task")),
+        (Some(_), Some(_)) => Err(TaskError::fatal("lease with both a fit and an evaluation task")),
+    }
+}
+
+/// Scores the leased blocks of a held-out table.
+async fn run_eval(
+    eval: wire::EvalTask,
+    pool: &Arc<rayon::ThreadPool>,
+    cache: &tokio::sync::Mutex<Caches>,
+    cfg: &WorkerConfig,
+) -> std::result::Result<Vec<wire::EvalStats>, TaskError> {
+    let task = match eval.task.as_str() {
+        "regression" => reelforest_pipeline::spec::TaskKind::Regression,
+        "classification" => reelforest_pipeline::spec::TaskKind::Classification,
+        other => return Err(TaskError::fatal(format!("task: unknown kind {other:?}"))),
+    };
+    if eval.block_rows as usize != train::EVAL_BLOCK_ROWS {
+        return Err(TaskError::fatal(format!(
+            "block_rows: {} (this worker scores blocks of {} rows; versions differ)",
+            eval.block_rows,
+            train::EVAL_BLOCK_ROWS
+        )));
+    }
+    let forest =
+        reelforest_tree::Forest::from_bytes(&eval.forest).map_err(|e| TaskError::fatal(format!("forest: {e}")))?;
+    // Held while loading: another slot wanting the same table waits and then finds it here.
+    let mut caches = cache.lock().await;
+    let cache = &mut caches.held;
+    let held = match cache.iter().find(|h| h.fingerprint == eval.fingerprint) {
+        Some(h) => h.clone(),
+        None => {
+            let (wh, table, run) = (eval.warehouse.as_str(), eval.table.as_str(), eval.feature_run_json.as_str());
+            let h = Arc::new(Held { fingerprint: eval.fingerprint.clone(), data: load_table(wh, table, run).await? });
+            cache.push_front(h.clone());
+            cache.truncate(cfg.cache_tables.max(1));
+            h
+        }
+    };
+    drop(caches);
+    if held.data.len() as u64 != eval.table_rows {
+        return Err(TaskError::fatal(format!(
+            "table {} has {} rows here but {} on the coordinator",
+            eval.table,
+            held.data.len(),
+            eval.table_rows
+        )));
+    }
+    let (first, count) = (eval.first_block as usize, eval.num_blocks as usize);
+    if first + count > train::eval_blocks(held.data.len()) {
+        return Err(TaskError::fatal(format!(
+            "blocks {first}..{} of a table with {} blocks",
+            first + count,
+            train::eval_blocks(held.data.len())
+        )));
+    }
+    let pool = pool.clone();
+    tokio::task::spawn_blocking(move || {
+        pool.install(|| {
+            (first..first + count)
+                .map(|b| {
+                    let stats = train::evaluate_block(&forest, &held.data, task, b)?;
+                    Ok(reelforest_proto::stats_to_wire(b as u32, &stats.into()))
+                })
+                .collect::<reelforest_pipeline::Result<Vec<_>>>()
+        })
+    })
+    .await
+    .map_err(|e| TaskError::retry(format!("scoring thread: {e}")))?
+    .map_err(|e| TaskError::fatal(client::error_chain(&e)))
+}
+
+/// Builds the leased trees of a fit.
+async fn run_fit(
+    fit: wire::FitTask,
+    pool: &Arc<rayon::ThreadPool>,
+    cache: &tokio::sync::Mutex<Caches>,
     cfg: &WorkerConfig,
 ) -> std::result::Result<Vec<wire::Tree>, TaskError> {
-    let fit = lease.fit.ok_or_else(|| TaskError::fatal("lease without a task"))?;
     let params_msg = fit.params.clone().ok_or_else(|| TaskError::fatal("task without forest parameters"))?;
     let params: ForestParams =
         reelforest_proto::params_from_wire(params_msg, "params").map_err(|e| TaskError::fatal(e.to_string()))?;
+    // Held while loading: the other slots' first tasks of this fit wait for this one copy.
+    let mut caches = cache.lock().await;
+    let cache = &mut caches.binned;
     let loaded = match cache.iter().find(|l| l.fingerprint == fit.fingerprint) {
         Some(l) => l.clone(),
         None => {
@@ -220,6 +346,7 @@ async fn run_task(
             l
         }
     };
+    drop(caches);
     let labels_good = fit.task == "classification";
     let (first, count) = (fit.first_tree, fit.num_trees);
     let pool = pool.clone();
@@ -238,14 +365,19 @@ async fn run_task(
     Ok(built.iter().map(reelforest_proto::tree_to_wire).collect())
 }
 
-/// Loads and bins a training table (the embedded run's query and binning).
-async fn load(fit: &wire::FitTask, params: &ForestParams) -> std::result::Result<Loaded, TaskError> {
+/// Loads a feature table with the embedded run's own query (same rows, same order).
+async fn load_table(warehouse: &str, table: &str, run_json: &str) -> std::result::Result<Dataset, TaskError> {
     let run: FeatureRun =
-        serde_json::from_str(&fit.feature_run_json).map_err(|e| TaskError::fatal(format!("feature_run_json: {e}")))?;
-    let wh = Warehouse::open(&fit.warehouse).map_err(|e| TaskError::fatal(e.to_string()))?;
+        serde_json::from_str(run_json).map_err(|e| TaskError::fatal(format!("feature_run_json: {e}")))?;
+    let wh = Warehouse::open(warehouse).map_err(|e| TaskError::fatal(e.to_string()))?;
     let ctx = SessionContext::new();
     wh.register_all(&ctx).await.map_err(|e| TaskError::retry(e.to_string()))?;
-    let ds = Dataset::load(&ctx, &fit.table, &run).await.map_err(|e| TaskError::retry(client::error_chain(&e)))?;
+    Dataset::load(&ctx, table, &run).await.map_err(|e| TaskError::retry(client::error_chain(&e)))
+}
+
+/// Loads and bins a training table (the embedded run's query and binning).
+async fn load(fit: &wire::FitTask, params: &ForestParams) -> std::result::Result<Loaded, TaskError> {
+    let ds = load_table(&fit.warehouse, &fit.table, &fit.feature_run_json).await?;
     let binned = train::bin(&ds, params.max_bins as u32, params.seed).map_err(|e| TaskError::fatal(e.to_string()))?;
     tracing::info!(table = %fit.table, rows = ds.len(), fingerprint = %fit.fingerprint, "training table loaded");
     Ok(Loaded { fingerprint: fit.fingerprint.clone(), binned, rating: ds.rating, good: ds.good })

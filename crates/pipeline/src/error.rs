@@ -75,6 +75,16 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// An evaluation done elsewhere (on the cluster) failed or was cancelled.
+    #[error("evaluation of {table} ({task}) failed: {reason}")]
+    Evaluate {
+        /// Held-out table.
+        table: String,
+        /// Task.
+        task: String,
+        /// Why.
+        reason: String,
+    },
     /// A fit done elsewhere (on the cluster) failed or was cancelled.
     #[error("fit of {table} ({task}) failed: {reason}")]
     Fit {

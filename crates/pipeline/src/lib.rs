@@ -30,4 +30,4 @@ pub use error::{Error, Result};
 pub use report::Report;
 pub use run::{RunOptions, run_job, run_job_with};
 pub use spec::JobSpec;
-pub use train::{FitRequest, LocalTrainer, TableRef, Trainer};
+pub use train::{EvalRequest, FitRequest, LocalTrainer, Stats, TableRef, Trainer};

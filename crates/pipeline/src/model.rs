@@ -206,6 +206,8 @@ pub async fn list_models(warehouse: &Warehouse) -> Result<Vec<String>> {
 
 /// Names of the directories directly under `relative`.
 async fn subdirs(warehouse: &Warehouse, relative: &str) -> Result<Vec<String>> {
+    // A missing bucket or refused credentials: the warehouse's own error, not "no models".
+    warehouse.ready().await?;
     let prefix = warehouse.object_path(relative);
     let listing = warehouse
         .store()
@@ -311,6 +313,7 @@ mod tests {
             cv: None,
             oob_error: 0.2,
             fit_seconds: 0.1,
+            fit_cpu_seconds: None,
             total_num_nodes: 3,
             feature_importances: vec![],
             forest_sha256: String::new(),

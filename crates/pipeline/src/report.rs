@@ -52,6 +52,10 @@ pub struct TaskReport {
     pub oob_error: f64,
     /// Seconds to fit the final forest.
     pub fit_seconds: f64,
+    /// CPU seconds (user + system, all threads) this process spent on that fit, when the trees
+    /// were built in this process (`None` when a cluster built them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fit_cpu_seconds: Option<f64>,
     /// Nodes over all trees.
     pub total_num_nodes: u64,
     /// Feature importances (Spark's definition), largest first.

@@ -5,7 +5,7 @@
 use crate::dataset::Dataset;
 use crate::report::{AuditEntry, GridResult, Report, TaskReport};
 use crate::spec::{ForestConfig, JobSpec, TaskKind, TuningMethod};
-use crate::train::{self, FitRequest, LocalTrainer, Metrics, TableRef, Trainer};
+use crate::train::{self, EvalRequest, FitRequest, LocalTrainer, Metrics, TableRef, Trainer};
 use crate::{Error, Result, model, tuning};
 use datafusion::prelude::SessionContext;
 use reelforest_core::{Progress, Stage};
@@ -111,15 +111,22 @@ pub async fn run_job_with(
     for (task, cfg) in &best {
         let binned = bins.get(cfg)?;
         let fit_started = Instant::now();
+        let cpu_started = cpu_time::ProcessTime::try_now().ok();
         let req = FitRequest { binned, data: &train_ds, table: &honest_table, cfg, task: *task };
         let forest = fit_step(trainer, req, progress, &format!("train {}", task.as_str()))?;
-        fitted.push((*task, cfg, forest, fit_started.elapsed().as_secs_f64()));
+        let cpu = cpu_started
+            .filter(|_| trainer.builds_in_process())
+            .and_then(|c| c.try_elapsed().ok())
+            .map(|d| d.as_secs_f64());
+        fitted.push((*task, cfg, forest, fit_started.elapsed().as_secs_f64(), cpu));
     }
     progress.stage(Stage::Evaluate);
-    for (task, cfg, forest, fit_seconds) in fitted {
+    let honest_test = TableRef { sql_name: "honest.test".into(), run: honest.clone() };
+    for (task, cfg, forest, fit_seconds, fit_cpu_seconds) in fitted {
         let binned = bins.get(cfg)?;
-        let test = train::evaluate(&forest, &test_ds, task)?.metrics();
-        let train_metrics = train::evaluate(&forest, &train_ds, task)?.metrics();
+        let test = trainer.evaluate(&forest, EvalRequest { data: &test_ds, table: &honest_test, task })?.metrics();
+        let train_metrics =
+            trainer.evaluate(&forest, EvalRequest { data: &train_ds, table: &honest_table, task })?.metrics();
         let oob = forest.oob_error(binned, train::labels(&train_ds, task), None)?;
         let mut importances: Vec<(String, f64)> =
             honest.feature_columns.iter().cloned().zip(forest.feature_importances()).collect();
@@ -132,6 +139,7 @@ pub async fn run_job_with(
             cv: grid_results.iter().filter(|g| g.task == task && g.params == *cfg).map(|g| g.mean).next(),
             oob_error: oob.error,
             fit_seconds,
+            fit_cpu_seconds,
             total_num_nodes: forest.total_num_nodes() as u64,
             feature_importances: importances,
             forest_sha256: hex_sha256(&forest.to_bytes()),
@@ -151,10 +159,12 @@ pub async fn run_job_with(
         let ltest = Dataset::load(&ctx, "leaky.test", &leaky).await?;
         let mut bins = train::BinCache::new(&ltrain);
         let leaky_table = TableRef { sql_name: "leaky.train".into(), run: leaky.clone() };
+        let leaky_test = TableRef { sql_name: "leaky.test".into(), run: leaky.clone() };
         for (task, cfg) in &best {
             let req = FitRequest { binned: bins.get(cfg)?, data: &ltrain, table: &leaky_table, cfg, task: *task };
             let forest = fit_step(trainer, req, progress, &format!("audit {}", task.as_str()))?;
-            let leaky_metrics = train::evaluate(&forest, &ltest, *task)?.metrics();
+            let leaky_metrics =
+                trainer.evaluate(&forest, EvalRequest { data: &ltest, table: &leaky_test, task: *task })?.metrics();
             let honest_metrics = tasks.iter().find(|r| r.task == *task).map(|r| r.test.clone()).ok_or_else(|| {
                 Error::Spec { origin: "job".into(), message: "internal: audit task without honest model".into() }
             })?;
@@ -242,6 +252,7 @@ async fn tune(
         let mut bins = train::BinCache::new(&ftrain);
         let table = TableRef { sql_name: format!("{run}.train"), run: fold.clone() };
         let table = &table;
+        let valid_table = TableRef { sql_name: format!("{run}.test"), run: fold.clone() };
         for cfg in &points {
             bins.get(cfg)?;
         }
@@ -278,7 +289,8 @@ async fn tune(
                 });
                 progress.end();
                 for (j, forest) in fitted.into_iter().enumerate() {
-                    let m = train::evaluate(&forest?, &fvalid, task)?.metrics();
+                    let req = EvalRequest { data: &fvalid, table: &valid_table, task };
+                    let m = trainer.evaluate(&forest?, req)?.metrics();
                     let (v, _) = m.get(&metric).ok_or_else(|| Error::Spec {
                         origin: "job".into(),
                         message: format!("tuning.metric: {metric:?} does not apply to {}", task.as_str()),

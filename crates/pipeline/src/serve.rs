@@ -469,6 +469,7 @@ mod tests {
                 cv: None,
                 oob_error: 0.0,
                 fit_seconds: 0.0,
+                fit_cpu_seconds: None,
                 total_num_nodes: forest.total_num_nodes() as u64,
                 feature_importances: vec![],
                 forest_sha256: String::new(),

@@ -350,6 +350,20 @@ impl JobSpec {
                     "tuning.metric: unknown metric {m:?} (rmse, mse, mae, r2, auc, pr_auc, accuracy, f1, logloss)"
                 ));
             }
+            if let Some(m) = &t.metric {
+                let regression = ["rmse", "mae", "r2", "mse"].contains(&m.as_str());
+                let (fits, other) = if regression {
+                    (TaskKind::Regression, "classification")
+                } else {
+                    (TaskKind::Classification, "regression")
+                };
+                if self.tasks.iter().any(|task| *task != fits) {
+                    return Err(format!(
+                        "tuning.metric: {m:?} does not apply to {other}, which is in `tasks`; drop tuning.metric to \
+                         tune each task on its default (rmse for regression, auc for classification)"
+                    ));
+                }
+            }
             for points in crate::tuning::expand_grid(&self.forest, &t.grid)? {
                 points.validate("tuning.grid")?;
             }

@@ -114,13 +114,36 @@ pub struct FitRequest<'a> {
     pub task: TaskKind,
 }
 
-/// Where forests are fitted: in this process ([`LocalTrainer`]) or fanned out to workers by
-/// the cluster's coordinator. Every implementation must return the forest [`fit`] would: the
-/// cluster's byte-identity guarantee rests on it.
+/// A forest to score on a held-out table.
+#[derive(Debug, Clone, Copy)]
+pub struct EvalRequest<'a> {
+    /// The held-out rows in memory (an embedded evaluation uses them directly).
+    pub data: &'a Dataset,
+    /// Where the table lives, for evaluators that score elsewhere.
+    pub table: &'a TableRef,
+    /// Regression or classification.
+    pub task: TaskKind,
+}
+
+/// Where forests are fitted and scored: in this process ([`LocalTrainer`]) or fanned out to
+/// workers by the cluster's coordinator. Every implementation must return the forest [`fit`]
+/// would and the statistics [`evaluate`] would: the cluster's byte-identity guarantee rests on
+/// it.
 pub trait Trainer: Send + Sync {
     /// Fits `req`, advancing `progress` by one per finished tree inside a step the caller
     /// opened. May be called from several threads at once (tuning's `parallelism`).
     fn fit(&self, req: FitRequest<'_>, progress: &dyn Progress) -> Result<Forest>;
+
+    /// Scores `forest` on `req`'s table (by default here, block by block).
+    fn evaluate(&self, forest: &Forest, req: EvalRequest<'_>) -> Result<Stats> {
+        evaluate(forest, req.data, req.task)
+    }
+
+    /// Whether [`Trainer::fit`] builds the trees in this process, so that the process's CPU
+    /// time measures the fit (reported as `fit_cpu_seconds`). `false` unless overridden.
+    fn builds_in_process(&self) -> bool {
+        false
+    }
 }
 
 /// Fits in this process on the current rayon pool.
@@ -130,6 +153,10 @@ pub struct LocalTrainer;
 impl Trainer for LocalTrainer {
     fn fit(&self, req: FitRequest<'_>, progress: &dyn Progress) -> Result<Forest> {
         fit(req.binned, req.data, req.cfg, req.task, progress)
+    }
+
+    fn builds_in_process(&self) -> bool {
+        true
     }
 }
 
@@ -208,8 +235,8 @@ impl Metrics {
     }
 }
 
-/// Mergeable scoring statistics of one task (what a cluster worker would send back).
-#[derive(Debug, Clone)]
+/// Mergeable scoring statistics of one task (what a cluster worker sends back per block).
+#[derive(Debug, Clone, PartialEq)]
 pub enum Stats {
     /// Regression sums.
     Regression(RegressionStats),
@@ -217,7 +244,47 @@ pub enum Stats {
     Classification(ClassificationStats),
 }
 
+impl From<reelforest_proto::BlockStats> for Stats {
+    fn from(s: reelforest_proto::BlockStats) -> Self {
+        match s {
+            reelforest_proto::BlockStats::Regression(r) => Stats::Regression(r),
+            reelforest_proto::BlockStats::Classification(c) => Stats::Classification(c),
+        }
+    }
+}
+
+impl From<Stats> for reelforest_proto::BlockStats {
+    fn from(s: Stats) -> Self {
+        match s {
+            Stats::Regression(r) => reelforest_proto::BlockStats::Regression(r),
+            Stats::Classification(c) => reelforest_proto::BlockStats::Classification(c),
+        }
+    }
+}
+
 impl Stats {
+    /// Statistics of no rows.
+    pub fn empty(task: TaskKind) -> Self {
+        match task {
+            TaskKind::Regression => Stats::Regression(RegressionStats::new()),
+            TaskKind::Classification => Stats::Classification(ClassificationStats::new(2)),
+        }
+    }
+
+    /// Adds `other`'s rows (same kind of statistics).
+    pub fn merge(&mut self, other: &Stats) -> Result<()> {
+        match (self, other) {
+            (Stats::Regression(a), Stats::Regression(b)) => a.merge(b),
+            (Stats::Classification(a), Stats::Classification(b)) => a.merge(b)?,
+            _ => {
+                return Err(
+                    reelforest_tree::Error::MergeMismatch("regression and classification statistics".into()).into()
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// Final metrics.
     pub fn metrics(&self) -> Metrics {
         match self {
@@ -245,21 +312,86 @@ impl Stats {
     }
 }
 
-/// Scores `forest` on `ds`.
-pub fn evaluate(forest: &Forest, ds: &Dataset, task: TaskKind) -> Result<Stats> {
+/// Rows per evaluation block. Statistics are summed per block and blocks are merged in block
+/// order, so a forest's metrics are the same bit for bit whether one process scores every block
+/// or cluster workers score them in any order.
+pub const EVAL_BLOCK_ROWS: usize = 65_536;
+
+/// Number of evaluation blocks of a table with `rows` rows.
+pub fn eval_blocks(rows: usize) -> usize {
+    rows.div_ceil(EVAL_BLOCK_ROWS)
+}
+
+/// Scores `forest` on block `block` of `ds` (rows `block * EVAL_BLOCK_ROWS ..`).
+pub fn evaluate_block(forest: &Forest, ds: &Dataset, task: TaskKind, block: usize) -> Result<Stats> {
+    let start = (block * EVAL_BLOCK_ROWS).min(ds.len());
+    let end = (start + EVAL_BLOCK_ROWS).min(ds.len());
+    let columns: Vec<&[f64]> = ds.columns.iter().map(|c| &c[start..end]).collect();
     match task {
         TaskKind::Regression => {
-            let pred = forest.predict(&ds.columns)?;
-            Ok(Stats::Regression(RegressionStats::from_slices(&ds.rating, &pred)))
+            let pred = forest.predict(&columns)?;
+            Ok(Stats::Regression(RegressionStats::from_slices(&ds.rating[start..end], &pred)))
         }
         TaskKind::Classification => {
-            let proba = forest.predict_proba(&ds.columns)?;
+            let proba = forest.predict_proba(&columns)?;
             let mut s = ClassificationStats::new(2);
-            for (i, y) in ds.good.iter().enumerate() {
+            for (i, y) in ds.good[start..end].iter().enumerate() {
                 let p = &proba[i * 2..i * 2 + 2];
                 s.add(usize::from(*y >= 0.5), forest.class_from_proba(p), p, 1.0)?;
             }
             Ok(Stats::Classification(s))
+        }
+    }
+}
+
+/// Scores `forest` on `ds`: every block, merged in block order.
+pub fn evaluate(forest: &Forest, ds: &Dataset, task: TaskKind) -> Result<Stats> {
+    let mut total = Stats::empty(task);
+    for b in 0..eval_blocks(ds.len()) {
+        total.merge(&evaluate_block(forest, ds, task, b)?)?;
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// 2.5 blocks of rows, so the last block is partial.
+    fn data() -> Dataset {
+        let n = EVAL_BLOCK_ROWS * 5 / 2;
+        let x: Vec<f64> = (0..n).map(|i| (i % 997) as f64).collect();
+        let rating: Vec<f64> = x.iter().map(|v| 1.0 + (v / 250.0).floor()).collect();
+        let good = rating.iter().map(|r| f64::from(u8::from(*r >= 4.0))).collect();
+        Dataset { feature_names: vec!["x".into()], columns: vec![x], rating, good, ..Dataset::default() }
+    }
+
+    #[test]
+    fn evaluation_is_the_in_order_merge_of_blocks() {
+        let ds = data();
+        assert_eq!(eval_blocks(ds.len()), 3);
+        assert_eq!(eval_blocks(0), 0);
+        for task in [TaskKind::Regression, TaskKind::Classification] {
+            let cfg = ForestConfig { num_trees: 3, max_depth: 3, ..ForestConfig::default() };
+            let binned = bin(&ds, 32, 1).unwrap();
+            let forest = fit(&binned, &ds, &cfg, task, &reelforest_core::NoProgress).unwrap();
+            let whole = evaluate(&forest, &ds, task).unwrap();
+            let mut merged = Stats::empty(task);
+            for b in 0..3 {
+                merged.merge(&evaluate_block(&forest, &ds, task, b).unwrap()).unwrap();
+            }
+            assert_eq!(whole, merged, "{task:?}");
+            // The same numbers as scoring every row at once, up to summation order.
+            if let (Stats::Regression(s), TaskKind::Regression) = (&whole, task) {
+                let pred = forest.predict(&ds.columns).unwrap();
+                let all = RegressionStats::from_slices(&ds.rating, &pred);
+                assert_eq!(s.count, all.count);
+                assert!((s.rmse() - all.rmse()).abs() < 1e-12, "{} vs {}", s.rmse(), all.rmse());
+            }
+            let empty = evaluate_block(&forest, &ds, task, 7).unwrap();
+            assert_eq!(empty, Stats::empty(task), "a block past the end has no rows");
+            assert!(Stats::empty(TaskKind::Regression).merge(&Stats::empty(TaskKind::Classification)).is_err());
         }
     }
 }

@@ -49,6 +49,11 @@ fn out_of_range_values_are_named() {
             "invalid job spec job.toml: tuning.metric: unknown metric \"rsme\" (rmse, mse, mae, r2, auc, pr_auc, accuracy, f1, logloss)",
         ),
         (
+            "name = \"a\"\ntasks = [\"regression\", \"classification\"]\n[tuning]\nmetric = \"rmse\"\n",
+            "invalid job spec job.toml: tuning.metric: \"rmse\" does not apply to classification, which is in `tasks`; \
+             drop tuning.metric to tune each task on its default (rmse for regression, auc for classification)",
+        ),
+        (
             "name = \"a\"\n[tuning.grid]\nmaxBins = [16, 512]\n",
             "invalid job spec job.toml: tuning.grid.maxBins: 512 is not in 2..=256",
         ),

@@ -18,12 +18,15 @@
 //!   `cluster.proto`), whose generated clients and servers necessarily speak prost types. This is
 //!   the one place they are public; [`params_to_wire`] / [`params_from_wire`] and
 //!   [`tree_to_wire`] / [`tree_from_wire`] are the checked conversions at that boundary.
+//! - [`stats`]: evaluation statistics per block of held-out rows, for workers that score a
+//!   forest ([`stats_to_wire`] / [`stats_from_wire`]).
 //! - [`Error`]: what was wrong with the bytes, naming the field.
 #![deny(missing_docs)]
 
 pub mod artifact;
 mod convert;
 mod error;
+pub mod stats;
 pub mod tree;
 
 pub use artifact::{
@@ -31,6 +34,7 @@ pub use artifact::{
     ServingFeatures, TaskKind, TaskMetrics, TaskModel, decode_model, encode_model,
 };
 pub use error::{Error, Result};
+pub use stats::{BlockStats, stats_from_wire, stats_to_wire};
 pub use tree::{decode_tree, encode_tree};
 
 /// The prost/tonic-generated messages and services of package `reelforest.v1`.

@@ -1,11 +1,12 @@
 //! The cluster as the server shows it: a [`ClusterSource`] seam and the [`ClusterSnapshot`]
 //! it returns (workers, jobs with progress, Ballista executors).
 //!
-//! The gRPC coordinator is being built in parallel; until it lands, `reelforest serve` uses
-//! [`NoCluster`] (no `--coordinator` flag: "no cluster configured") or [`PendingCoordinator`]
-//! (the flag is accepted and shown, and the page says the client is not wired yet). Wiring the
-//! coordinator means one more implementation of [`ClusterSource`] that asks it for its state;
-//! the routes (`GET /api/cluster`, `GET /api/jobs`) and the Cluster page stay as they are.
+//! * [`NoCluster`]: no `--coordinator` flag, "no cluster configured".
+//! * [`CoordinatorSource`]: asks the training coordinator over gRPC (`ClusterStatus`,
+//!   `ListJobs`, with its token) for workers and jobs, and, with `--ballista df://HOST:PORT`,
+//!   Ballista's scheduler REST API (`/api/executors`) for the executors. A coordinator or
+//!   scheduler that does not answer gives an `unavailable` snapshot with the reason.
+//! * [`PendingCoordinator`]: a fixed "unavailable" snapshot, for tests of the pages.
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -71,8 +72,8 @@ pub struct ExecutorInfo {
     pub address: String,
     /// Task slots in all.
     pub slots: u32,
-    /// Task slots free.
-    pub free_slots: u32,
+    /// Milliseconds since its last heartbeat to the scheduler.
+    pub last_seen_ms: Option<u64>,
 }
 
 /// The cluster at one moment.
@@ -130,7 +131,7 @@ impl ClusterSource for NoCluster {
     }
 }
 
-/// A coordinator URL was given, but this build has no coordinator client yet.
+/// A fixed "unavailable" snapshot for a URL that is never queried (page and API tests).
 #[derive(Debug, Clone)]
 pub struct PendingCoordinator {
     url: String,
@@ -158,11 +159,163 @@ impl ClusterSource for PendingCoordinator {
     }
 }
 
-/// The source for an optional `--coordinator` URL.
-pub fn source_for(coordinator: Option<&str>) -> std::sync::Arc<dyn ClusterSource> {
+/// How long one snapshot may wait for the coordinator or the scheduler.
+const SNAPSHOT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// A live coordinator, and optionally the Ballista scheduler of its preprocessing.
+#[derive(Clone)]
+pub struct CoordinatorSource {
+    url: String,
+    token: Option<String>,
+    ballista: Option<String>,
+}
+
+impl std::fmt::Debug for CoordinatorSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CoordinatorSource").field("url", &self.url).field("ballista", &self.ballista).finish()
+    }
+}
+
+impl CoordinatorSource {
+    /// Asks the coordinator at `url` (`http://HOST:PORT`) with `token`, and the Ballista
+    /// scheduler at `ballista` (`df://HOST:PORT`) when given.
+    pub fn new(url: impl Into<String>, token: Option<String>, ballista: Option<String>) -> Self {
+        CoordinatorSource { url: url.into(), token, ballista }
+    }
+
+    async fn coordinator(&self) -> Result<(Vec<WorkerInfo>, Vec<JobInfo>), String> {
+        use reelforest_proto::wire;
+        let tls = reelforest_cluster::tls::ClientTls::default();
+        let mut client = reelforest_cluster::client::jobs(&self.url, self.token.as_deref(), &tls)
+            .await
+            .map_err(|e| reelforest_core::error_chain(&e))?;
+        let status = client
+            .cluster_status(wire::ClusterStatusRequest {})
+            .await
+            .map_err(|s| format!("{:?}: {}", s.code(), s.message()))?
+            .into_inner();
+        let jobs = client
+            .list_jobs(wire::ListJobsRequest {})
+            .await
+            .map_err(|s| format!("{:?}: {}", s.code(), s.message()))?
+            .into_inner();
+        let workers = status
+            .workers
+            .into_iter()
+            .map(|w| WorkerInfo {
+                id: w.worker_id,
+                address: w.name,
+                state: "alive".into(),
+                last_heartbeat_ms: Some(w.last_heartbeat_ms_ago),
+                running_tasks: w.lease_ids.len() as u32,
+            })
+            .collect();
+        let mut jobs: Vec<JobInfo> = jobs
+            .jobs
+            .into_iter()
+            .map(|j| {
+                let state = wire::JobState::try_from(j.state)
+                    .map(|s| s.as_str_name().trim_start_matches("JOB_STATE_").to_lowercase())
+                    .unwrap_or_else(|_| format!("unknown ({})", j.state));
+                JobInfo {
+                    id: j.job_id,
+                    name: j.name,
+                    state,
+                    done: j.trees_done,
+                    total: j.trees_total,
+                    started_at_unix_ms: (j.submitted_unix_ms > 0).then_some(j.submitted_unix_ms),
+                }
+            })
+            .collect();
+        jobs.sort_by_key(|j| std::cmp::Reverse(j.started_at_unix_ms));
+        Ok((workers, jobs))
+    }
+}
+
+/// Ballista's executors from its scheduler's REST API (`df://HOST:PORT` → `/api/executors`).
+async fn ballista_executors(scheduler: &str) -> Result<Vec<ExecutorInfo>, String> {
+    let hostport = scheduler
+        .strip_prefix("df://")
+        .ok_or_else(|| format!("{scheduler}: expected df://HOST:PORT"))?
+        .trim_end_matches('/')
+        .to_string();
+    let url = format!("http://{hostport}/api/executors");
+    let body = tokio::task::spawn_blocking(move || -> Result<String, String> {
+        let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(SNAPSHOT_TIMEOUT)).build().into();
+        let mut res = agent.get(&url).call().map_err(|e| format!("{url}: {e}"))?;
+        res.body_mut().read_to_string().map_err(|e| format!("{url}: {e}"))
+    })
+    .await
+    .map_err(|e| e.to_string())??;
+    executors_from_rest(&body, u64::try_from(crate::state::now_unix_ms()).unwrap_or(0))
+}
+
+/// Maps the body of Ballista 55's `GET /api/executors` (a list of `{id, host, port, last_seen,
+/// specification: {vcores}}`, `last_seen` the Unix time of the last heartbeat in milliseconds
+/// at one-second resolution) to [`ExecutorInfo`]s, ages measured from `now_ms`.
+fn executors_from_rest(body: &str, now_ms: u64) -> Result<Vec<ExecutorInfo>, String> {
+    let list: Vec<serde_json::Value> =
+        serde_json::from_str(body).map_err(|e| format!("/api/executors: not the expected JSON list ({e})"))?;
+    list.iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let id = e["id"].as_str().ok_or_else(|| format!("/api/executors[{i}]: no \"id\" string"))?;
+            let port = e["port"].as_u64().ok_or_else(|| format!("/api/executors[{i}] ({id}): no \"port\" number"))?;
+            Ok(ExecutorInfo {
+                id: id.to_string(),
+                address: format!("{}:{port}", e["host"].as_str().unwrap_or_default()),
+                slots: e["specification"]["vcores"].as_u64().map_or(0, |v| u32::try_from(v).unwrap_or(u32::MAX)),
+                last_seen_ms: e["last_seen"].as_u64().map(|at| now_ms.saturating_sub(at)),
+            })
+        })
+        .collect()
+}
+
+#[async_trait]
+impl ClusterSource for CoordinatorSource {
+    async fn snapshot(&self) -> ClusterSnapshot {
+        let mut snap = match tokio::time::timeout(SNAPSHOT_TIMEOUT, self.coordinator()).await {
+            Ok(Ok((workers, jobs))) => ClusterSnapshot {
+                status: ClusterStatus::Connected,
+                coordinator: Some(self.url.clone()),
+                message: format!("Coordinator {}: {} workers, {} jobs.", self.url, workers.len(), jobs.len()),
+                workers,
+                jobs,
+                executors: Vec::new(),
+            },
+            Ok(Err(reason)) => ClusterSnapshot::empty(
+                ClusterStatus::Unavailable,
+                Some(self.url.clone()),
+                format!("Coordinator {} did not answer: {reason}", self.url),
+            ),
+            Err(_) => ClusterSnapshot::empty(
+                ClusterStatus::Unavailable,
+                Some(self.url.clone()),
+                format!("Coordinator {} did not answer within {SNAPSHOT_TIMEOUT:?}", self.url),
+            ),
+        };
+        if let Some(b) = &self.ballista {
+            match ballista_executors(b).await {
+                Ok(e) => {
+                    snap.message.push_str(&format!(" Ballista scheduler {b}: {} executors.", e.len()));
+                    snap.executors = e;
+                }
+                Err(reason) => snap.message.push_str(&format!(" Ballista scheduler {b} did not answer: {reason}.")),
+            }
+        }
+        snap
+    }
+}
+
+/// The source for an optional `--coordinator` URL (with its token) and `--ballista` scheduler.
+pub fn source_for(
+    coordinator: Option<&str>,
+    token: Option<String>,
+    ballista: Option<&str>,
+) -> std::sync::Arc<dyn ClusterSource> {
     match coordinator {
         None => std::sync::Arc::new(NoCluster),
-        Some(url) => std::sync::Arc::new(PendingCoordinator::new(url)),
+        Some(url) => std::sync::Arc::new(CoordinatorSource::new(url, token, ballista.map(String::from))),
     }
 }
 
@@ -172,13 +325,39 @@ mod tests {
 
     #[tokio::test]
     async fn sources_say_what_is_configured() {
-        let none = source_for(None).snapshot().await;
+        let none = source_for(None, None, None).snapshot().await;
         assert_eq!((none.status, none.coordinator), (ClusterStatus::NotConfigured, None));
         assert!(none.message.starts_with("No cluster configured"));
-        let pending = source_for(Some("http://coord:50051")).snapshot().await;
+        // Nothing listens on port 1: unavailable, naming the coordinator.
+        let down = source_for(Some("http://127.0.0.1:1"), None, None).snapshot().await;
+        assert_eq!(down.status, ClusterStatus::Unavailable);
+        assert_eq!(down.coordinator.as_deref(), Some("http://127.0.0.1:1"));
+        assert!(down.message.contains("Coordinator http://127.0.0.1:1 did not answer"), "{}", down.message);
+        assert!(down.workers.is_empty());
+        let pending = PendingCoordinator::new("http://coord:50051").snapshot().await;
         assert_eq!(pending.status, ClusterStatus::Unavailable);
-        assert_eq!(pending.coordinator.as_deref(), Some("http://coord:50051"));
-        assert!(pending.message.contains("http://coord:50051") && pending.workers.is_empty());
+        assert!(pending.message.contains("http://coord:50051"));
+    }
+
+    #[test]
+    fn ballista_executor_list_maps_and_names_bad_entries() {
+        // The shape Ballista 55's scheduler answers (tests/ballista.rs checks a live one).
+        let body = r#"[{"id":"executor-0","host":"10.0.0.5","port":50051,"last_seen":1700000000000,
+            "specification":{"vcores":4},"metrics":[],"os_info":{}}]"#;
+        let e = executors_from_rest(body, 1_700_000_002_500).expect("maps");
+        assert_eq!(
+            e,
+            vec![ExecutorInfo {
+                id: "executor-0".into(),
+                address: "10.0.0.5:50051".into(),
+                slots: 4,
+                last_seen_ms: Some(2_500),
+            }]
+        );
+        let err = executors_from_rest(r#"[{"id":"x","host":"h"}]"#, 0).expect_err("no port");
+        assert!(err.contains("/api/executors[0] (x): no \"port\""), "{err}");
+        let err = executors_from_rest("{}", 0).expect_err("not a list");
+        assert!(err.contains("not the expected JSON list"), "{err}");
     }
 
     #[test]

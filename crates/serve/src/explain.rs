@@ -12,109 +12,44 @@
 //! ```
 //!
 //! and averaging over the trees gives `prediction = bias + Σ contributions` exactly, with the
-//! bias the mean root value (the training mean). [`Explainer`] precomputes node values from the
-//! public [`reelforest_tree::Tree`] / [`reelforest_tree::Node`] structs of a model's forests and
-//! walks them once per row, which yields the prediction itself too: the server answers
-//! rating and P(good) from the same walk (a test checks they equal
-//! [`reelforest_pipeline::serve::Predictor::predict`]).
+//! bias the mean root value (the training mean). The walk itself is the tree engine's
+//! [`reelforest_tree::Forest::explain_row`] (rows ranked once against the forest's thresholds,
+//! 8-byte nodes), which yields the prediction too: the server answers rating and P(good) from
+//! the same walk (a test checks they equal [`reelforest_pipeline::serve::Predictor::predict`]).
 
 use reelforest_core::TaskKind;
 use reelforest_pipeline::model::Model;
-use reelforest_tree::{Forest, Tree};
+use reelforest_tree::Forest;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-/// A node laid out for the walk.
+/// Class whose probability the classification forest's contributions explain: 1, "good".
+const GOOD: usize = 1;
+
+/// A model's forests, borrowed for predictions with contributions (cheap to make per request).
 #[derive(Debug, Clone, Copy)]
-struct PathNode {
-    threshold: f64,
-    value: f64,
-    feature: u32,
-    left: u32,
-    right: u32,
-    missing_left: bool,
-    leaf: bool,
+pub struct Explainer<'m> {
+    rating: Option<&'m Forest>,
+    good: Option<&'m Forest>,
+    feature_names: &'m [String],
 }
 
-/// One forest's trees as [`PathNode`] arrays.
-#[derive(Debug, Clone)]
-struct ForestPaths {
-    trees: Vec<Vec<PathNode>>,
-}
-
-impl ForestPaths {
-    /// `value` gives each node's value.
-    fn new(forest: &Forest, value: impl Fn(&reelforest_tree::Node) -> f64) -> Self {
-        let trees = forest
-            .trees()
-            .iter()
-            .map(|t: &Tree| {
-                t.nodes()
-                    .iter()
-                    .map(|n| match &n.split {
-                        Some(s) => PathNode {
-                            threshold: s.threshold,
-                            value: value(n),
-                            feature: s.feature,
-                            left: s.left,
-                            right: s.right,
-                            missing_left: s.missing_left,
-                            leaf: false,
-                        },
-                        None => PathNode {
-                            threshold: f64::INFINITY,
-                            value: value(n),
-                            feature: 0,
-                            left: 0,
-                            right: 0,
-                            missing_left: true,
-                            leaf: true,
-                        },
-                    })
-                    .collect()
-            })
-            .collect();
-        ForestPaths { trees }
-    }
-
-    /// Mean leaf value over the trees and, when `contrib` is given, adds each feature's mean
-    /// contribution to it. Returns `(prediction, bias)`.
-    fn walk(&self, row: &[f64], mut contrib: Option<&mut [f64]>) -> (f64, f64) {
-        let (mut sum, mut bias) = (0.0, 0.0);
-        for nodes in &self.trees {
-            let mut i = 0usize;
-            bias += nodes[0].value;
-            loop {
-                let n = &nodes[i];
-                if n.leaf {
-                    sum += n.value;
-                    break;
-                }
-                let x = row.get(n.feature as usize).copied().unwrap_or(f64::NAN);
-                let left = if x.is_nan() { n.missing_left } else { x <= n.threshold };
-                let next = if left { n.left } else { n.right } as usize;
-                if let Some(c) = contrib.as_deref_mut()
-                    && let Some(slot) = c.get_mut(n.feature as usize)
-                {
-                    *slot += nodes[next].value - n.value;
-                }
-                i = next;
-            }
+/// Mean over the trees (regression) or P(good), plus the bias, writing contributions to
+/// `contrib` when given; a row of the wrong width (never from our own feature rows) answers
+/// NaN rather than panicking.
+fn walk(forest: &Forest, class: usize, row: &[f64], contrib: Option<&mut Vec<f64>>) -> (f64, f64) {
+    let mut scratch;
+    let c = match contrib {
+        Some(c) => {
+            c.resize(forest.num_features(), 0.0);
+            c
         }
-        let nt = self.trees.len().max(1) as f64;
-        if let Some(c) = contrib {
-            c.iter_mut().for_each(|v| *v /= nt);
+        None => {
+            scratch = vec![0.0; forest.num_features()];
+            &mut scratch
         }
-        (sum / nt, bias / nt)
-    }
-}
-
-/// A model's forests prepared for predictions with contributions.
-#[derive(Debug, Clone)]
-pub struct Explainer {
-    rating: Option<ForestPaths>,
-    good: Option<ForestPaths>,
-    feature_names: Vec<String>,
+    };
+    forest.explain_row(row, class, c).unwrap_or((f64::NAN, f64::NAN))
 }
 
 /// Rating and P(good) of one row, with the decomposition when asked for.
@@ -147,35 +82,28 @@ pub struct Contribution {
     pub p_good: Option<f64>,
 }
 
-impl Explainer {
-    /// Prepares the model's forests.
-    pub fn new(model: &Model) -> Self {
-        let rating = model.forest(TaskKind::Regression).map(|f| ForestPaths::new(f, |n| n.prediction));
-        let good = model.forest(TaskKind::Classification).map(|f| {
-            ForestPaths::new(f, |n| {
-                let total: f64 = n.class_weights.iter().sum();
-                match n.class_weights.get(1) {
-                    Some(c) if total > 0.0 => c / total,
-                    _ => 0.0,
-                }
-            })
-        });
-        Explainer { rating, good, feature_names: model.artifact.feature_names.clone() }
+impl<'m> Explainer<'m> {
+    /// Borrows the model's forests.
+    pub fn new(model: &'m Model) -> Self {
+        Explainer {
+            rating: model.forest(TaskKind::Regression),
+            good: model.forest(TaskKind::Classification),
+            feature_names: &model.artifact.feature_names,
+        }
     }
 
     /// Feature names, in row order.
     pub fn feature_names(&self) -> &[String] {
-        &self.feature_names
+        self.feature_names
     }
 
-    /// Rating and P(good) of `row` without the decomposition (the cheaper walk).
+    /// Rating and P(good) of `row` without the decomposition.
     pub fn predict(&self, row: &[f64]) -> (Option<f64>, Option<f64>) {
-        (self.rating.as_ref().map(|f| f.walk(row, None).0), self.good.as_ref().map(|f| f.walk(row, None).0))
+        (self.rating.map(|f| walk(f, 0, row, None).0), self.good.map(|f| walk(f, GOOD, row, None).0))
     }
 
     /// Rating, P(good) and every feature's contribution to each.
     pub fn explain(&self, row: &[f64]) -> Explanation {
-        let nf = self.feature_names.len();
         let mut e = Explanation {
             rating: None,
             p_good: None,
@@ -184,14 +112,12 @@ impl Explainer {
             rating_contrib: Vec::new(),
             p_good_contrib: Vec::new(),
         };
-        if let Some(f) = &self.rating {
-            e.rating_contrib = vec![0.0; nf];
-            let (v, b) = f.walk(row, Some(&mut e.rating_contrib));
+        if let Some(f) = self.rating {
+            let (v, b) = walk(f, 0, row, Some(&mut e.rating_contrib));
             (e.rating, e.rating_bias) = (Some(v), Some(b));
         }
-        if let Some(f) = &self.good {
-            e.p_good_contrib = vec![0.0; nf];
-            let (v, b) = f.walk(row, Some(&mut e.p_good_contrib));
+        if let Some(f) = self.good {
+            let (v, b) = walk(f, GOOD, row, Some(&mut e.p_good_contrib));
             (e.p_good, e.p_good_bias) = (Some(v), Some(b));
         }
         e
@@ -254,18 +180,15 @@ mod tests {
     fn contributions_sum_to_the_forest_prediction() {
         for task in [reelforest_tree::Task::Regression, reelforest_tree::Task::Classification { num_classes: 2 }] {
             let (f, cols) = forest(task);
-            let paths = match task {
-                reelforest_tree::Task::Regression => ForestPaths::new(&f, |n| n.prediction),
-                reelforest_tree::Task::Classification { .. } => ForestPaths::new(&f, |n| {
-                    let t: f64 = n.class_weights.iter().sum();
-                    n.class_weights[1] / t
-                }),
+            let class = match task {
+                reelforest_tree::Task::Regression => 0,
+                reelforest_tree::Task::Classification { .. } => GOOD,
             };
             let mut nonzero = [0usize; 2];
             for (r, (&a, &b)) in cols[0].iter().zip(&cols[1]).enumerate() {
                 let row = [a, b];
-                let mut c = vec![0.0; 2];
-                let (pred, bias) = paths.walk(&row, Some(&mut c));
+                let mut c = Vec::new();
+                let (pred, bias) = walk(&f, class, &row, Some(&mut c));
                 let want = match task {
                     reelforest_tree::Task::Regression => f.predict_row(&row).expect("row"),
                     reelforest_tree::Task::Classification { .. } => f.predict_proba_row(&row).expect("proba")[1],
@@ -290,7 +213,8 @@ mod tests {
             rating_contrib: vec![0.1, -0.6, 0.0, 0.3],
             p_good_contrib: vec![0.01, -0.2, 0.0, 0.05],
         };
-        let x = Explainer { rating: None, good: None, feature_names: ["a", "b", "c", "d"].map(String::from).to_vec() };
+        let names = ["a", "b", "c", "d"].map(String::from);
+        let x = Explainer { rating: None, good: None, feature_names: &names };
         let top = x.top(&e, &[1.0, f64::NAN, 2.0, 4.0], 2);
         assert_eq!(top.len(), 2);
         assert_eq!((top[0].feature.as_str(), top[0].value, top[0].rating), ("b", None, Some(-0.6)));

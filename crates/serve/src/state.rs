@@ -25,8 +25,6 @@ use tokio::sync::OnceCell;
 pub struct Served {
     /// Feature rows (and the model).
     pub predictor: Predictor,
-    /// Predictions with contributions.
-    pub explainer: Explainer,
     /// Titles, seen movies, overview statistics.
     pub data: DataSnapshot,
     /// The SQL console's context: every catalog table plus reelforest's functions.
@@ -52,16 +50,20 @@ impl Served {
     /// [`SqlRunner::context`]).
     pub async fn load(warehouse: &Warehouse, model: &str, version: Option<u64>, sql: SessionContext) -> Result<Self> {
         let predictor = Predictor::load(warehouse, model, version).await?;
-        let explainer = Explainer::new(predictor.model());
         reelforest_features::register_functions(&sql);
         warehouse.register_all(&sql).await?;
         let data = DataSnapshot::load(&sql).await?;
-        Ok(Served { predictor, explainer, data, sql, loaded_at_unix_ms: now_unix_ms(), analysis: OnceCell::new() })
+        Ok(Served { predictor, data, sql, loaded_at_unix_ms: now_unix_ms(), analysis: OnceCell::new() })
     }
 
     /// The served model.
     pub fn model(&self) -> &Model {
         self.predictor.model()
+    }
+
+    /// Predictions with contributions from the model's forests.
+    pub fn explainer(&self) -> Explainer<'_> {
+        Explainer::new(self.predictor.model())
     }
 
     /// The test-split evaluation of the model, computed on first use.

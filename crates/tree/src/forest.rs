@@ -24,7 +24,7 @@ use crate::codec;
 use crate::error::{Error, Result};
 use crate::histogram::LocalReducer;
 use crate::learner::{argmax, grow_validated};
-use crate::model::{FlatTree, QMISSING, QuantForest, Tree};
+use crate::model::{FlatTree, PATH_LANES, QMISSING, QuantForest, Tree};
 use crate::sampler::{BagSpec, in_bag_mask};
 pub use crate::split::Impurity;
 
@@ -445,7 +445,6 @@ impl Forest {
         self.thresholds.as_deref()
     }
 
-    /// Trees, ordered by index.
     /// Heap bytes held by the model: the trees plus the flattened prediction forms built from
     /// them (the "trees" of the training memory budget).
     pub fn heap_bytes(&self) -> usize {
@@ -734,6 +733,64 @@ impl Forest {
                 self.class_from_proba(&p) as f64
             }
         })
+    }
+
+    /// Why the forest predicts what it does for one raw row: the path decomposition of Saabas
+    /// ("treeinterpreter"). Every node has a value (regression: its mean label; classification:
+    /// the share of class `class` among its training weight, the distribution the forest
+    /// averages). Each split on a row's path moves the value by `value(child) - value(parent)`,
+    /// credited to the split's feature, so `value = bias + Σ contrib` exactly, with `bias` the
+    /// mean root value. Writes each feature's mean contribution to `contrib` (one slot per
+    /// feature) and returns `(value, bias)`; `value` equals [`Forest::predict_row`] (regression)
+    /// or the class's entry of [`Forest::predict_proba_row`].
+    ///
+    /// The row is ranked once against the forest's thresholds, then each tree is walked on
+    /// bytes (8-byte nodes), so one row through 100 depth-10 trees costs a few microseconds.
+    pub fn explain_row(&self, row: &[f64], class: usize, contrib: &mut [f64]) -> Result<(f64, f64)> {
+        let nf = self.num_features();
+        if row.len() != nf {
+            return Err(Error::FeatureCount { expected: nf, actual: row.len() });
+        }
+        if contrib.len() != nf {
+            return Err(Error::LengthMismatch { what: "contributions".into(), expected: nf, actual: contrib.len() });
+        }
+        let width = self.task.num_classes().max(1) as usize;
+        if class >= width {
+            return Err(Error::param("class", format!("class {class} of a forest with {width} outputs")));
+        }
+        contrib.fill(0.0);
+        let (mut sum, mut bias) = (0.0, 0.0);
+        let value = |t: &FlatTree, id: u32| t.all_values()[id as usize * t.width() + class];
+        match &self.quant {
+            Some(q) => {
+                let ranks: Vec<u8> = row.iter().enumerate().map(|(f, x)| q.rank(f, *x)).collect();
+                // Trees descend PATH_LANES at a time; their paths are then summed tree by tree,
+                // in order, so the result is the same bits as one walk after another.
+                let mut paths: [Vec<(u32, u32, u32)>; PATH_LANES] = std::array::from_fn(|_| Vec::with_capacity(32));
+                for (first, flats) in (0..).step_by(PATH_LANES).zip(self.flat.chunks(PATH_LANES)) {
+                    let paths = &mut paths[..flats.len()];
+                    paths.iter_mut().for_each(Vec::clear);
+                    q.walk_paths(first, &ranks, paths);
+                    for (flat, path) in flats.iter().zip(paths.iter()) {
+                        bias += value(flat, 0);
+                        for &(p, c, f) in path {
+                            contrib[f as usize] += value(flat, c) - value(flat, p);
+                        }
+                        sum += value(flat, path.last().map_or(0, |s| s.1));
+                    }
+                }
+            }
+            None => {
+                for flat in &self.flat {
+                    bias += value(flat, 0);
+                    let leaf = flat.walk_path(row, |p, c, f| contrib[f] += value(flat, c) - value(flat, p));
+                    sum += value(flat, leaf);
+                }
+            }
+        }
+        let nt = self.trees.len() as f64;
+        contrib.iter_mut().for_each(|v| *v /= nt);
+        Ok((sum / nt, bias / nt))
     }
 
     /// Class probabilities for one raw row.

@@ -200,6 +200,37 @@ impl ClassificationStats {
         Ok(())
     }
 
+    /// The raw sums, in the order [`ClassificationStats::from_parts`] takes them: flat
+    /// confusion (`true * K + predicted`), log-loss sum, positive and negative score histograms
+    /// (empty unless binary). For shipping partial statistics between processes.
+    pub fn parts(&self) -> (&[f64], f64, &[f64], &[f64]) {
+        (&self.confusion, self.log_loss_sum, &self.pos, &self.neg)
+    }
+
+    /// Rebuilds statistics from [`ClassificationStats::parts`], checking every length.
+    pub fn from_parts(
+        num_classes: usize,
+        confusion: Vec<f64>,
+        log_loss_sum: f64,
+        pos: Vec<f64>,
+        neg: Vec<f64>,
+    ) -> Result<Self> {
+        if num_classes < 2 {
+            return Err(Error::MergeMismatch(format!("{num_classes} classes (at least 2)")));
+        }
+        let hist = if num_classes == 2 { AUC_BINS } else { 0 };
+        for (what, expected, actual) in [
+            ("confusion", num_classes * num_classes, confusion.len()),
+            ("pos", hist, pos.len()),
+            ("neg", hist, neg.len()),
+        ] {
+            if expected != actual {
+                return Err(Error::LengthMismatch { what: what.into(), expected, actual });
+            }
+        }
+        Ok(ClassificationStats { num_classes, confusion, log_loss_sum, pos, neg })
+    }
+
     /// Confusion matrix: `m[true][predicted]` = weight.
     pub fn confusion_matrix(&self) -> Vec<Vec<f64>> {
         self.confusion.chunks(self.num_classes).map(<[f64]>::to_vec).collect()
@@ -353,6 +384,21 @@ mod tests {
         close(s.r2(), 0.7);
         // Σ(ŷ − 2.5)² / 4 = (1 + 0.25 + 0 + 6.25) / 4.
         close(s.explained_variance(), 7.5 / 4.0);
+    }
+
+    #[test]
+    fn classification_parts_round_trip_and_lengths_are_checked() {
+        let mut s = ClassificationStats::new(2);
+        s.add(1, 1, &[0.2, 0.8], 1.0).unwrap();
+        s.add(0, 1, &[0.4, 0.6], 2.0).unwrap();
+        let (c, ll, pos, neg) = s.parts();
+        let back = ClassificationStats::from_parts(2, c.to_vec(), ll, pos.to_vec(), neg.to_vec()).unwrap();
+        assert_eq!(back, s);
+        let err = ClassificationStats::from_parts(2, c.to_vec(), ll, pos[1..].to_vec(), neg.to_vec()).unwrap_err();
+        assert!(err.to_string().contains("pos"), "{err}");
+        let err = ClassificationStats::from_parts(3, c.to_vec(), ll, Vec::new(), Vec::new()).unwrap_err();
+        assert!(err.to_string().contains("confusion"), "{err}");
+        assert!(ClassificationStats::from_parts(1, vec![0.0], 0.0, Vec::new(), Vec::new()).is_err());
     }
 
     #[test]

@@ -226,8 +226,9 @@ pub(crate) struct FlatTree {
     depth: usize,
     /// Original node index of every flat node.
     orig: Vec<u32>,
-    /// Per flat node: `width` values (regression: the prediction; classification: the
-    /// normalized class distribution). Zero for internal nodes.
+    /// Per flat node, internal ones included: `width` values (regression: the prediction;
+    /// classification: the normalized class distribution). Internal values serve the path
+    /// decomposition ([`crate::Forest::explain_row`]).
     values: Vec<f64>,
     width: usize,
 }
@@ -253,6 +254,15 @@ impl FlatTree {
             let node = &tree.nodes[o as usize];
             let id = next;
             next += 1;
+            let v = &mut values[id * width..(id + 1) * width];
+            if tree.num_classes == 0 {
+                v[0] = node.prediction;
+            } else {
+                let total: f64 = node.class_weights.iter().sum();
+                for (d, c) in v.iter_mut().zip(&node.class_weights) {
+                    *d = if total > 0.0 { c / total } else { 0.0 };
+                }
+            }
             match &node.split {
                 Some(s) => {
                     let left = nodes.len() as u32;
@@ -270,15 +280,6 @@ impl FlatTree {
                 }
                 None => {
                     nodes[id] = FlatNode { threshold: f64::INFINITY, feature: 0, left: id as u32 };
-                    let v = &mut values[id * width..(id + 1) * width];
-                    if tree.num_classes == 0 {
-                        v[0] = node.prediction;
-                    } else {
-                        let total: f64 = node.class_weights.iter().sum();
-                        for (d, c) in v.iter_mut().zip(&node.class_weights) {
-                            *d = if total > 0.0 { c / total } else { 0.0 };
-                        }
-                    }
                 }
             }
         }
@@ -301,7 +302,38 @@ impl FlatTree {
         }
     }
 
-    /// Values (width entries) of flat leaf `id`.
+    /// Walks raw row `row` from the root to its leaf, calling `visit(parent, child, feature)`
+    /// for every split taken (flat ids); returns the flat leaf id.
+    #[inline]
+    pub(crate) fn walk_path(&self, row: &[f64], mut visit: impl FnMut(u32, u32, usize)) -> u32 {
+        let mut c = 0u32;
+        loop {
+            let n = self.nodes[c as usize];
+            if n.left == c {
+                return c;
+            }
+            let f = (n.feature & !MISSING_RIGHT) as usize;
+            let x = row.get(f).copied().unwrap_or(f64::NAN);
+            let right = (x > n.threshold) | (x.is_nan() & (n.feature & MISSING_RIGHT != 0));
+            let next = n.left + u32::from(right);
+            visit(c, next, f);
+            c = next;
+        }
+    }
+
+    /// Values per node (`width` entries each, flat order).
+    #[inline]
+    pub(crate) fn all_values(&self) -> &[f64] {
+        &self.values
+    }
+
+    /// Values per output (`width`).
+    #[inline]
+    pub(crate) fn width(&self) -> usize {
+        self.width
+    }
+
+    /// Values (width entries) of flat node `id`.
     #[inline]
     pub(crate) fn values(&self, id: u32) -> &[f64] {
         let i = id as usize * self.width;
@@ -328,6 +360,9 @@ struct QNode {
     /// 1 if missing values go left.
     missing_left: u8,
 }
+
+/// Trees walked together for one row by [`QuantForest::walk_paths`].
+pub(crate) const PATH_LANES: usize = 8;
 
 /// Rows of a ranked block walked together by [`QuantForest::descend_block`]: their cursors
 /// stay in registers and their independent walks hide each other's load latency.
@@ -419,6 +454,32 @@ impl QuantForest {
             return QMISSING;
         }
         self.cuts[f].partition_point(|c| *c < x) as u8
+    }
+
+    /// Walks ranked row `ranks` down trees `first..first + paths.len()` together (at most
+    /// [`PATH_LANES`]), appending every split taken to that tree's path as `(parent, child,
+    /// feature)` in flat ids. A single row's walk is a chain of dependent loads; walking several
+    /// trees in lockstep lets their cache misses overlap.
+    #[inline]
+    pub(crate) fn walk_paths(&self, first: usize, ranks: &[u8], paths: &mut [Vec<(u32, u32, u32)>]) {
+        let lanes = paths.len().min(PATH_LANES);
+        let trees = &self.trees[first..first + lanes];
+        let depth = trees.iter().map(|t| t.depth).max().unwrap_or(0);
+        let mut cur = [0u32; PATH_LANES];
+        for _ in 0..depth {
+            for (k, (tree, path)) in trees.iter().zip(paths.iter_mut()).enumerate() {
+                let c = cur[k];
+                let n = tree.nodes[c as usize & tree.mask];
+                if n.left == c {
+                    continue; // a leaf (leaves point to themselves)
+                }
+                let q = ranks.get(usize::from(n.feature)).copied().unwrap_or(QMISSING);
+                let right = (q > n.thr) & !((q == QMISSING) & (n.missing_left != 0));
+                let next = n.left + u32::from(right);
+                path.push((c, next, u32::from(n.feature)));
+                cur[k] = next;
+            }
+        }
     }
 
     /// Sends a block of ranked rows (row-major, `S` bytes per row, `S` a power of two no

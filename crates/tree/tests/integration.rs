@@ -405,9 +405,9 @@ fn single_tree_matches_linfa_training_accuracy() {
     }
 }
 
-/// The batch paths (ranked blocks for up to 256 features, raw f64 blocks beyond) agree
-/// bit for bit with walking each tree's nodes on the raw row, including missing values,
-/// infinities and values equal to a threshold.
+/// The batch paths (ranked blocks for up to 256 features, raw f64 blocks beyond) and the
+/// single-row path decomposition (`explain_row`) agree bit for bit with walking each tree's
+/// nodes on the raw row, including missing values, infinities and values equal to a threshold.
 #[test]
 fn batch_prediction_matches_the_raw_tree_walk() {
     for (nf, task, bins) in [
@@ -490,6 +490,44 @@ fn batch_prediction_matches_the_raw_tree_walk() {
                     }
                 }
             }
+            // The path decomposition: same value bit for bit, and contributions equal to
+            // walking the original nodes (value = mean label / class share at each node).
+            let class = if task == Task::Regression { 0 } else { 1 };
+            let node_value = |n: &reelforest_tree::Node| {
+                if n.class_weights.is_empty() {
+                    n.prediction
+                } else {
+                    let total: f64 = n.class_weights.iter().sum();
+                    if total > 0.0 { n.class_weights[class] / total } else { 0.0 }
+                }
+            };
+            let mut want = vec![0.0; nf];
+            let mut want_bias = 0.0;
+            for tree in forest.trees() {
+                let nodes = tree.nodes();
+                let mut at = 0usize;
+                want_bias += node_value(&nodes[0]);
+                while let Some(s) = &nodes[at].split {
+                    let x = row[s.feature as usize];
+                    let next =
+                        if if x.is_nan() { s.missing_left } else { x <= s.threshold } { s.left } else { s.right };
+                    want[s.feature as usize] += node_value(&nodes[next as usize]) - node_value(&nodes[at]);
+                    at = next as usize;
+                }
+            }
+            let mut contrib = vec![f64::NAN; nf];
+            let (value, bias) = forest.explain_row(&row, class, &mut contrib).unwrap();
+            let expected_value = match &proba {
+                None => pred[i],
+                Some(p) => p[i * 3 + class],
+            };
+            assert_eq!(value.to_bits(), expected_value.to_bits(), "nf {nf} row {i}: explained value");
+            assert_eq!(bias.to_bits(), (want_bias / nt as f64).to_bits(), "nf {nf} row {i}: bias");
+            for (f, (c, w)) in contrib.iter().zip(&want).enumerate() {
+                assert_eq!(c.to_bits(), (w / nt as f64).to_bits(), "nf {nf} row {i} feature {f}");
+            }
+            let total: f64 = bias + contrib.iter().sum::<f64>();
+            assert!((total - value).abs() < 1e-9, "nf {nf} row {i}: {bias} + Σ {contrib:?} != {value}");
             match &proba {
                 None => assert_eq!(pred[i].to_bits(), (sum / nt as f64).to_bits()),
                 Some(p) => {

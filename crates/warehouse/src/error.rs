@@ -15,6 +15,27 @@ pub enum Error {
         /// Why it was refused.
         reason: String,
     },
+    /// S3 settings that cannot work (from the `AWS_*` environment or explicit options).
+    #[error("invalid S3 setting {what}: {reason}")]
+    S3Config {
+        /// The variable or option (`AWS_ENDPOINT_URL`, ...).
+        what: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// An S3 warehouse's first request failed: the bucket, the endpoint and why.
+    #[error("S3 bucket {bucket:?} at {endpoint}: {problem}")]
+    S3 {
+        /// The bucket.
+        bucket: String,
+        /// The endpoint requests went to.
+        endpoint: String,
+        /// The cause, classified.
+        problem: crate::s3::S3Problem,
+        /// The store's error (boxed: it is large, and every warehouse `Result` carries it).
+        #[source]
+        source: Box<object_store::Error>,
+    },
     /// A relative path could not be joined onto the root.
     #[error("bad warehouse path {path:?}: {reason}")]
     BadPath {

@@ -21,6 +21,15 @@
 //!   `SessionContext` (local or a Ballista remote one: only table *paths* are registered, so
 //!   the same names resolve on every executor that mounts the same warehouse).
 //!
+//! Locations: a local directory (or `file://` URL), or `s3://bucket/prefix` on S3 or any
+//! S3-compatible server, configured by the standard `AWS_*` environment variables (see [`s3`]).
+//! An S3 warehouse's first operation lists its prefix once ([`Warehouse::ready`]), so a missing
+//! bucket, refused credentials or an unreachable endpoint fail up front with
+//! [`Error::S3`], naming the bucket, the endpoint and the cause, before anything is written.
+//! Whatever registers a warehouse's tables in a DataFusion context also registers its object
+//! store there ([`Warehouse::register_store`]), so `ListingTable` scans and Parquet writes
+//! resolve `s3://bucket/...` URLs.
+//!
 //! Raw tables are registered unqualified (`SELECT ... FROM ratings`); a feature run's tables
 //! live in a schema named after the run (`SELECT ... FROM demo.train`), like Spark's
 //! `database.table`.
@@ -29,10 +38,13 @@
 mod catalog;
 mod error;
 mod location;
+pub mod s3;
 mod writer;
 
 pub use catalog::{ColumnInfo, TableManifest};
 pub use error::{Error, Result};
+pub use location::is_s3;
+pub use s3::{S3Options, S3Problem, S3Registry};
 pub use writer::TableWriter;
 
 use datafusion::arrow::datatypes::SchemaRef;
@@ -42,6 +54,7 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::prelude::SessionContext;
 use futures::TryStreamExt;
+use location::Backend;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use reelforest_core::tables::RAW_NAMESPACE;
@@ -55,6 +68,9 @@ pub struct Warehouse {
     root: Url,
     store: Arc<dyn ObjectStore>,
     base: ObjectPath,
+    backend: Backend,
+    /// Set once the first request succeeded (S3 only; shared by clones).
+    ready: Arc<tokio::sync::OnceCell<()>>,
 }
 
 impl fmt::Debug for Warehouse {
@@ -64,10 +80,54 @@ impl fmt::Debug for Warehouse {
 }
 
 impl Warehouse {
-    /// Opens a warehouse at `location`: a local path (created if missing) or a `file://` URL.
+    /// Opens a warehouse at `location`: a local path (created if missing), a `file://` URL,
+    /// or `s3://bucket/prefix` configured from the `AWS_*` environment
+    /// ([`S3Options::from_env`]). No request is made yet: see [`Self::ready`].
     pub fn open(location: &str) -> Result<Self> {
-        let (root, store, base) = location::resolve(location)?;
-        Ok(Warehouse { root, store, base })
+        Self::from_resolved(location::resolve(location, S3Options::from_env)?)
+    }
+
+    /// [`Self::open`] with explicit S3 settings instead of the environment's.
+    pub fn open_with(location: &str, s3: &S3Options) -> Result<Self> {
+        Self::from_resolved(location::resolve(location, || Ok(s3.clone()))?)
+    }
+
+    fn from_resolved(r: location::Resolved) -> Result<Self> {
+        Ok(Warehouse {
+            root: r.root,
+            store: r.store,
+            base: r.base,
+            backend: r.backend,
+            ready: Arc::new(tokio::sync::OnceCell::new()),
+        })
+    }
+
+    /// Whether the warehouse is on S3.
+    pub fn is_s3(&self) -> bool {
+        matches!(self.backend, Backend::S3 { .. })
+    }
+
+    /// Checks, once, that the warehouse answers: for S3, lists one level of the prefix, so
+    /// a missing bucket, refused credentials or an unreachable endpoint are an [`Error::S3`]
+    /// naming the bucket, the endpoint and the cause. Every operation calls it first; a
+    /// success is remembered, a failure is retried on the next call. Local: nothing to check.
+    pub async fn ready(&self) -> Result<()> {
+        let Backend::S3 { location, endpoint, static_credentials } = &self.backend else { return Ok(()) };
+        self.ready
+            .get_or_try_init(|| async {
+                s3::probe(self.store.as_ref(), location, endpoint, *static_credentials).await?;
+                tracing::debug!(root = %self.root, endpoint, "S3 warehouse reachable");
+                Ok::<(), Error>(())
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Makes the warehouse's object store known to `ctx` (for S3: under `s3://bucket`), so
+    /// its table URLs resolve in scans and writes. Local warehouses need nothing: DataFusion
+    /// serves `file://` itself.
+    pub fn register_store(&self, ctx: &SessionContext) {
+        register_store_in(&self.backend, &self.store, ctx.runtime_env().as_ref());
     }
 
     /// The root URL, always ending in `/`.
@@ -106,6 +166,7 @@ impl Warehouse {
 
     /// Writes `bytes` to a side file (quarantine, report, model) at `relative`.
     pub async fn put(&self, relative: &str, bytes: Vec<u8>) -> Result<()> {
+        self.ready().await?;
         let path = self.object_path(relative);
         self.store
             .put(&path, PutPayload::from(bytes))
@@ -116,6 +177,7 @@ impl Warehouse {
 
     /// Reads a side file; [`Error::NotFound`] when it does not exist.
     pub async fn get(&self, relative: &str) -> Result<Vec<u8>> {
+        self.ready().await?;
         let path = self.object_path(relative);
         match self.store.get(&path).await {
             Ok(r) => {
@@ -128,6 +190,7 @@ impl Warehouse {
 
     /// Whether a side file exists.
     pub async fn exists(&self, relative: &str) -> Result<bool> {
+        self.ready().await?;
         match self.store.head(&self.object_path(relative)).await {
             Ok(_) => Ok(true),
             Err(object_store::Error::NotFound { .. }) => Ok(false),
@@ -137,6 +200,7 @@ impl Warehouse {
 
     /// Deletes everything under a directory (relative to the root). Missing is fine.
     pub async fn delete_dir(&self, relative: &str) -> Result<()> {
+        self.ready().await?;
         let prefix = self.object_path(relative);
         let objects: Vec<_> = self
             .store
@@ -179,6 +243,10 @@ impl Warehouse {
         self.delete_dir(&dir).await?;
         let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
         let url = self.url(&dir)?;
+        // The DataFrame's own session writes the files: it must resolve the warehouse URL.
+        let (state, plan) = df.into_parts();
+        register_store_in(&self.backend, &self.store, state.runtime_env().as_ref());
+        let df = DataFrame::new(state, plan);
         let written = df
             .write_parquet(url.as_str(), DataFrameWriteOptions::new(), None)
             .await
@@ -198,6 +266,7 @@ impl Warehouse {
 
     /// Every manifest in the catalog, sorted by (namespace, name).
     pub async fn catalog(&self) -> Result<Vec<TableManifest>> {
+        self.ready().await?;
         let prefix = self.object_path("_catalog");
         let objects: Vec<_> = self
             .store
@@ -240,6 +309,8 @@ impl Warehouse {
 
     /// Registers one table in `ctx` under `sql_name` (unqualified, or `schema.table`).
     pub async fn register(&self, ctx: &SessionContext, manifest: &TableManifest, sql_name: &str) -> Result<()> {
+        self.ready().await?;
+        self.register_store(ctx);
         let url = self.url(&manifest.location)?;
         let table_url = ListingTableUrl::parse(url.as_str())
             .map_err(|source| Error::Query { table: sql_name.to_string(), source })?;
@@ -278,6 +349,17 @@ impl Warehouse {
             names.push(sql_name);
         }
         Ok(names)
+    }
+}
+
+/// Registers an S3 warehouse's store in `runtime` under `s3://bucket` (local: nothing).
+fn register_store_in(
+    backend: &Backend,
+    store: &Arc<dyn ObjectStore>,
+    runtime: &datafusion::execution::runtime_env::RuntimeEnv,
+) {
+    if let Backend::S3 { location, .. } = backend {
+        runtime.register_object_store(&location.bucket_url(), store.clone());
     }
 }
 

@@ -80,3 +80,38 @@ async fn file_urls_and_paths_open_the_same_warehouse() {
     let m = by_url.manifest("raw", "ratings").await.expect("manifest via file://");
     assert_eq!(m.row_count, 3);
 }
+
+#[test]
+fn s3_locations_and_settings_are_checked_before_any_request() {
+    let ok = S3Options::with_endpoint("http://127.0.0.1:1", "k", "s");
+    let err = Warehouse::open_with("s3://Bad_Bucket/x", &ok).expect_err("bucket name");
+    assert!(err.to_string().contains("invalid bucket name"), "{err}");
+    let err = Warehouse::open_with("s3:///x", &ok).expect_err("no bucket");
+    assert!(err.to_string().contains("no bucket"), "{err}");
+    let plain_http = S3Options { allow_http: false, ..ok.clone() };
+    let err = Warehouse::open_with("s3://bucket/x", &plain_http).expect_err("http");
+    assert!(err.to_string().contains("AWS_ALLOW_HTTP"), "{err}");
+    let wh = Warehouse::open_with("s3a://bucket/team/wh/", &ok).expect("no request made yet");
+    assert!(wh.is_s3());
+    assert_eq!(wh.root().as_str(), "s3://bucket/team/wh/");
+    assert_eq!(wh.url("raw/ratings/").expect("url").as_str(), "s3://bucket/team/wh/raw/ratings/");
+    assert_eq!(wh.object_path("raw/ratings/part-0.parquet").as_ref(), "team/wh/raw/ratings/part-0.parquet");
+}
+
+#[tokio::test]
+async fn an_unreachable_endpoint_names_bucket_endpoint_and_cause() {
+    // Bind then drop: nothing listens on the port.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let wh =
+        Warehouse::open_with("s3://reelforest-wh/x", &S3Options::with_endpoint(&endpoint, "k", "s")).expect("open");
+    let err = wh.catalog().await.expect_err("nothing listens");
+    let Error::S3 { problem: S3Problem::Unreachable(_), .. } = &err else {
+        panic!("expected Unreachable, got {err:?}")
+    };
+    let text = err.to_string();
+    assert!(text.contains("\"reelforest-wh\"") && text.contains(&endpoint), "{text}");
+    assert!(text.contains("cannot connect") && !text.contains('\n'), "{text}");
+    // Nothing was cached: the next call tries again.
+    assert!(wh.exists("x").await.is_err());
+}

@@ -15,11 +15,13 @@ pub struct ClusterArgs {
 }
 
 impl ClusterArgs {
-    /// A local context, or a Ballista remote one with reelforest's functions registered.
+    /// A local context, or a Ballista remote one with reelforest's functions registered and
+    /// S3 configured from this process's `AWS_*` environment (for planning against
+    /// `s3://` tables; the scheduler and executors use their own environment).
     pub async fn context(&self) -> anyhow::Result<SessionContext> {
         match &self.cluster {
             None => Ok(SessionContext::new()),
-            Some(url) => Ok(reelforest_ballista::client::connect(url, &ObjectStores::local()).await?),
+            Some(url) => Ok(reelforest_ballista::client::connect(url, &ObjectStores::from_env()?).await?),
         }
     }
 }

@@ -85,14 +85,16 @@ pub struct CoordinatorServeArgs {
 pub async fn serve(args: CoordinatorServeArgs) -> anyhow::Result<()> {
     let sessions: SessionFactory = match args.ballista.clone() {
         None => embedded_sessions(),
-        Some(url) => Arc::new(move || {
-            let url = url.clone();
-            Box::pin(async move {
-                reelforest_ballista::client::connect(&url, &reelforest_ballista::ObjectStores::local())
-                    .await
-                    .map_err(|e| e.to_string())
+        Some(url) => {
+            // S3 from this process's AWS_* environment (the executors read their own).
+            let stores = reelforest_ballista::ObjectStores::from_env()?;
+            Arc::new(move || {
+                let (url, stores) = (url.clone(), stores.clone());
+                Box::pin(
+                    async move { reelforest_ballista::client::connect(&url, &stores).await.map_err(|e| e.to_string()) },
+                )
             })
-        }),
+        }
     };
     let cfg = CoordinatorConfig {
         warehouse: args.warehouse.warehouse.clone(),
@@ -112,6 +114,8 @@ pub async fn serve(args: CoordinatorServeArgs) -> anyhow::Result<()> {
         (Some(c), Some(k)) => Some(reelforest_cluster::tls::server(c, k)?),
         _ => None,
     };
+    // S3: a missing bucket, refused credentials or an unreachable endpoint fail here, first.
+    args.warehouse.open()?.ready().await?;
     let coordinator = Coordinator::start(cfg).await.context("cannot start the coordinator")?;
     let listener = Coordinator::bind(args.bind).await?;
     let addr = listener.local_addr()?;
@@ -144,6 +148,8 @@ pub struct WorkerArgs {
 
 /// Runs a worker until Ctrl-C or a fatal error.
 pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
+    // Workers open the warehouse each job names with their own AWS_* environment: check it now.
+    reelforest_warehouse::S3Options::from_env()?;
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "worker".into());
     let cfg = WorkerConfig {

@@ -86,6 +86,8 @@ pub async fn run(cmd: DataCommand, log: &LogArgs) -> anyhow::Result<()> {
     match cmd {
         DataCommand::Ingest(args) => {
             let warehouse = args.warehouse.open()?;
+            // S3: a missing bucket, refused credentials or an unreachable endpoint fail here, first.
+            warehouse.ready().await?;
             let options = IngestOptions { format: args.format, metadata: args.metadata, strict: args.strict };
             let report = reelforest_data::ingest(&args.source, &options, &warehouse, &bars).await?;
             if args.json {

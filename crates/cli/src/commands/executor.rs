@@ -22,7 +22,7 @@ pub struct ExecutorArgs {
     /// Arrow Flight port (shuffle and result fetches).
     #[arg(long, short = 'p', env = "REELFOREST_EXECUTOR_PORT", default_value_t = 50051)]
     pub port: u16,
-    /// Executor gRPC port (task launches).
+    /// Executor gRPC port (task launches; unused: reelforest's executors poll for tasks).
     #[arg(long, env = "REELFOREST_EXECUTOR_GRPC_PORT", default_value_t = 50052)]
     pub grpc_port: u16,
     /// HTTP health port: /healthz and /readyz (0: any free port, printed on start).
@@ -51,9 +51,13 @@ pub struct ExecutorArgs {
     pub executor_id: Option<String>,
 }
 
-impl From<ExecutorArgs> for ExecutorOptions {
-    fn from(a: ExecutorArgs) -> Self {
-        ExecutorOptions {
+impl TryFrom<ExecutorArgs> for ExecutorOptions {
+    type Error = reelforest_warehouse::Error;
+
+    /// The options, with S3 configured from this process's `AWS_*` environment (fails on
+    /// settings that cannot work, naming the variable).
+    fn try_from(a: ExecutorArgs) -> Result<Self, Self::Error> {
+        Ok(ExecutorOptions {
             bind_host: a.bind_host,
             external_host: a.external_host,
             flight_port: a.port,
@@ -66,14 +70,14 @@ impl From<ExecutorArgs> for ExecutorOptions {
             work_dir: a.work_dir,
             heartbeat_interval: Duration::from_secs(a.heartbeat_interval_seconds),
             executor_id: a.executor_id,
-            stores: ObjectStores::local(),
-        }
+            stores: ObjectStores::from_env()?,
+        })
     }
 }
 
 /// Runs the executor until it is stopped (SIGINT/SIGTERM) or loses its scheduler.
 pub async fn run(args: ExecutorArgs) -> anyhow::Result<()> {
-    let executor = Executor::bind(args.into()).await?;
+    let executor = Executor::bind(args.try_into()?).await?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "executor health on {}", executor.health_addr())?;
     out.flush()?;

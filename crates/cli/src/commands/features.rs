@@ -74,6 +74,8 @@ pub async fn run(args: FeaturesArgs, log: &LogArgs) -> anyhow::Result<()> {
         ..FeatureSpec::default()
     };
     let warehouse = args.warehouse.open()?;
+    // S3: a missing bucket, refused credentials or an unreachable endpoint fail here, first.
+    warehouse.ready().await?;
     let ctx = args.cluster.context().await?;
     warehouse.register_all(&ctx).await?;
     let bars = Bars::new(log.quiet);

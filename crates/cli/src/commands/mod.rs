@@ -5,6 +5,7 @@ pub mod coordinator;
 pub mod data;
 pub mod executor;
 pub mod features;
+pub mod health;
 pub mod predict;
 pub mod run;
 pub mod scheduler;
@@ -17,7 +18,8 @@ use clap::Args;
 /// The warehouse flag every command that reads or writes tables takes.
 #[derive(Debug, Clone, Args)]
 pub struct WarehouseArgs {
-    /// Warehouse location: a local directory or a file:// URL.
+    /// Warehouse location: a local directory, a file:// URL, or s3://BUCKET/PREFIX (configured
+    /// from the standard AWS_* environment; see docs/s3.md).
     #[arg(long, env = "REELFOREST_WAREHOUSE", default_value = "./warehouse")]
     pub warehouse: String,
 }

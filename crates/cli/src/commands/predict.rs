@@ -33,6 +33,8 @@ pub struct PredictArgs {
 /// Loads the model and prints the prediction.
 pub async fn run(args: PredictArgs) -> anyhow::Result<()> {
     let warehouse = args.warehouse.open()?;
+    // S3: a missing bucket, refused credentials or an unreachable endpoint fail here, first.
+    warehouse.ready().await?;
     let predictor = Predictor::load(&warehouse, &args.model, args.version)
         .await
         .with_context(|| format!("cannot load model {:?} from {}", args.model, warehouse.root()))?;

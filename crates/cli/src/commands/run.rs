@@ -29,6 +29,10 @@ pub async fn run(args: RunArgs, log: &LogArgs) -> anyhow::Result<()> {
         None => JobSpec::embedded_default(),
     };
     let bars = Bars::new(log.quiet);
+    if let Some(location) = &args.warehouse {
+        // S3: a missing bucket, refused credentials or an unreachable endpoint fail here, first.
+        reelforest_warehouse::Warehouse::open(location)?.ready().await?;
+    }
     let opts = RunOptions { out: args.out.clone(), data: args.data, warehouse: args.warehouse };
     let report = reelforest_pipeline::run_job(&spec, &opts, &bars).await.context("the job failed")?;
     print!("{}", report.summary());

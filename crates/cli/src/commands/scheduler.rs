@@ -38,9 +38,13 @@ pub struct SchedulerArgs {
     pub task_max_failures: usize,
 }
 
-impl From<SchedulerArgs> for SchedulerOptions {
-    fn from(a: SchedulerArgs) -> Self {
-        SchedulerOptions {
+impl TryFrom<SchedulerArgs> for SchedulerOptions {
+    type Error = reelforest_warehouse::Error;
+
+    /// The options, with S3 configured from this process's `AWS_*` environment (fails on
+    /// settings that cannot work, naming the variable).
+    fn try_from(a: SchedulerArgs) -> Result<Self, Self::Error> {
+        Ok(SchedulerOptions {
             bind_host: a.bind_host,
             port: a.port,
             external_host: a.external_host,
@@ -49,14 +53,14 @@ impl From<SchedulerArgs> for SchedulerOptions {
             no_executors_grace_period: Duration::from_secs(a.no_executors_grace_period_seconds),
             min_ready_executors: a.min_ready_executors,
             task_max_failures: a.task_max_failures,
-            stores: ObjectStores::local(),
-        }
+            stores: ObjectStores::from_env()?,
+        })
     }
 }
 
 /// Runs the scheduler until the process is stopped.
 pub async fn run(args: SchedulerArgs) -> anyhow::Result<()> {
-    let scheduler = Scheduler::bind(args.into()).await?;
+    let scheduler = Scheduler::bind(args.try_into()?).await?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "scheduler listening on {}", scheduler.local_addr())?;
     writeln!(out, "cluster URL: {} (health: http://{}/healthz)", scheduler.cluster_url(), scheduler.local_addr())?;

@@ -26,6 +26,12 @@ pub struct ServeArgs {
     /// Coordinator of a cluster to show on the Cluster page (gRPC URL).
     #[arg(long, env = "REELFOREST_COORDINATOR")]
     pub coordinator: Option<String>,
+    /// The coordinator's shared token (as given to `reelforest coordinator --token`).
+    #[arg(long, env = "REELFOREST_TOKEN", hide_env_values = true)]
+    pub coordinator_token: Option<String>,
+    /// Ballista scheduler whose executors the Cluster page lists (`df://HOST:PORT`).
+    #[arg(long, env = "REELFOREST_BALLISTA")]
+    pub ballista: Option<String>,
     /// Address to listen on (port 0: any free port).
     #[arg(long, env = "REELFOREST_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
@@ -89,10 +95,14 @@ impl TryFrom<ServeArgs> for ServeConfig {
 /// Loads the model, serves until Ctrl-C / SIGTERM.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let generated = args.token.is_none();
+    let (coordinator_token, ballista) = (args.coordinator_token.clone(), args.ballista.clone());
     let config = ServeConfig::try_from(args)?;
     let token = config.token.clone();
-    let cluster = reelforest_serve::cluster::source_for(config.coordinator.as_deref());
+    let cluster =
+        reelforest_serve::cluster::source_for(config.coordinator.as_deref(), coordinator_token, ballista.as_deref());
     let (model, warehouse) = (config.model.clone(), config.warehouse.clone());
+    // S3: a missing bucket, refused credentials or an unreachable endpoint fail here, first.
+    reelforest_warehouse::Warehouse::open(&warehouse)?.ready().await?;
     let server = Server::start(config, cluster)
         .await
         .with_context(|| format!("cannot serve model {model:?} from {warehouse}"))?;

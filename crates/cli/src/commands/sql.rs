@@ -52,6 +52,8 @@ pub async fn run(args: SqlArgs) -> anyhow::Result<()> {
         bail!("no query given: pass it as an argument, with -f FILE, or on stdin");
     }
     let warehouse = args.warehouse.open()?;
+    // S3: a missing bucket, refused credentials or an unreachable endpoint fail here, first.
+    warehouse.ready().await?;
     let ctx = args.cluster.context().await?;
     reelforest_features::register_functions(&ctx);
     let tables = warehouse.register_all(&ctx).await?;

@@ -156,7 +156,7 @@ pub async fn recommend(served: Arc<Served>, user_id: i64, n: usize) -> Result<Re
                 if row.cold_movie {
                     return None;
                 }
-                let (r, g) = s.explainer.predict(&row.values);
+                let (r, g) = s.explainer().predict(&row.values);
                 Some((i, r, g))
             })
             .collect();

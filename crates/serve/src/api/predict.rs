@@ -129,7 +129,7 @@ pub enum PredictResponse {
 /// Predicts one pair with its `top` contributions.
 pub fn predict(served: &Served, item: &PredictItem, top: usize) -> Prediction {
     let row = served.predictor.features(item.user_id, item.movie_id, item.timestamp);
-    let x = &served.explainer;
+    let x = served.explainer();
     let (rating, p_good, base, contributions) = if top == 0 {
         let (r, g) = x.predict(&row.values);
         (r, g, None, Vec::new())

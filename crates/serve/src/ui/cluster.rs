@@ -54,9 +54,14 @@ pub async fn page(State(state): State<AppState>) -> Html<String> {
         }
         b.push_str(&workers.html());
         b.push_str("<h2>Ballista executors</h2>");
-        let mut ex = Table::new("executors", &["executor", "address", "slots", "free"]);
+        let mut ex = Table::new("executors", &["executor", "address", "slots", "last seen"]);
         for e in &s.executors {
-            ex.row(&[e.id.clone(), e.address.clone(), e.slots.to_string(), e.free_slots.to_string()]);
+            ex.row(&[
+                e.id.clone(),
+                e.address.clone(),
+                e.slots.to_string(),
+                e.last_seen_ms.map(|ms| format!("{:.1}s ago", ms as f64 / 1e3)).unwrap_or_default(),
+            ]);
         }
         b.push_str(&ex.html());
     }

@@ -6,7 +6,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt as _;
-use reelforest_serve::cluster::{NoCluster, PendingCoordinator};
+use reelforest_serve::cluster::{CoordinatorSource, NoCluster, PendingCoordinator};
 use reelforest_serve::{AppState, Limits, router};
 use serde_json::{Value, json};
 use std::sync::{Arc, OnceLock};
@@ -423,6 +423,56 @@ async fn cluster_and_jobs_without_and_with_a_coordinator() {
     assert_eq!(c.json["status"], "unavailable");
     assert_eq!(c.json["coordinator"], "http://coordinator:50051");
     assert!(c.json["message"].as_str().expect("message").contains("not wired") || c.text.contains("cannot query"));
+}
+
+/// `/api/cluster` against a real coordinator on loopback: its workers (registered over gRPC)
+/// and jobs with the right token; `unavailable` with the reason for a wrong token, a stopped
+/// coordinator and an unreachable Ballista scheduler.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_page_data_comes_from_a_real_coordinator() {
+    use reelforest_cluster::coordinator::{Coordinator, CoordinatorConfig, embedded_sessions};
+    use reelforest_cluster::{client, tls::ClientTls};
+    use reelforest_proto::wire;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = CoordinatorConfig {
+        warehouse: dir.path().join("warehouse").display().to_string(),
+        work_dir: dir.path().join("work"),
+        token: Some("cluster-token".into()),
+        scheduler: Default::default(),
+        max_message_bytes: client::MAX_MESSAGE_BYTES,
+        sessions: embedded_sessions(),
+    };
+    let local = Coordinator::start_local(cfg).await.expect("coordinator");
+    let url = local.url.clone();
+    let mut w = client::workers(&url, Some("cluster-token"), &ClientTls::default()).await.expect("worker client");
+    let reg =
+        w.register(wire::RegisterRequest { name: "page-worker".into(), cpus: 2 }).await.expect("register").into_inner();
+
+    let live = Arc::new(CoordinatorSource::new(&url, Some("cluster-token".into()), None));
+    let app = router(state_with(Limits::default(), live).await);
+    let c = get(&app, "/api/cluster").await;
+    assert_eq!(c.json["status"], "connected", "{}", c.text);
+    assert_eq!(c.json["workers"][0]["id"], reg.worker_id.as_str(), "{}", c.text);
+    assert_eq!(c.json["workers"][0]["address"], "page-worker");
+    assert_eq!(c.json["jobs"], json!([]));
+    assert!(c.json["message"].as_str().expect("message").contains("1 workers, 0 jobs"), "{}", c.text);
+
+    // A wrong token: unavailable, saying why; an unreachable Ballista scheduler is named too.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
+    let wrong = Arc::new(CoordinatorSource::new(&url, Some("wrong-token".into()), Some(format!("df://{closed}"))));
+    let app = router(state_with(Limits::default(), wrong).await);
+    let c = get(&app, "/api/cluster").await;
+    assert_eq!(c.json["status"], "unavailable", "{}", c.text);
+    let msg = c.json["message"].as_str().expect("message");
+    assert!(msg.contains("Unauthenticated"), "{msg}");
+    assert!(msg.contains(&format!("Ballista scheduler df://{closed} did not answer")), "{msg}");
+
+    local.stop().await.expect("stop");
+    let gone = Arc::new(CoordinatorSource::new(&url, Some("cluster-token".into()), None));
+    let app = router(state_with(Limits::default(), gone).await);
+    let c = get(&app, "/api/cluster").await;
+    assert_eq!(c.json["status"], "unavailable", "{}", c.text);
+    assert!(c.json["message"].as_str().expect("message").contains("did not answer"), "{}", c.text);
 }
 
 #[tokio::test]
