@@ -46,24 +46,34 @@ pub async fn check_now(state: &AppState) -> Result<ReloadOutcome> {
     let _one_at_a_time = state.reload_lock().lock().await;
     let current = state.served().model().version();
     let latest = reelforest_pipeline::model::latest_version(state.warehouse(), &state.config().model).await;
-    let outcome = match latest {
+    let loaded = match latest {
         Err(e) => Err(e.into()),
-        Ok(Some(latest)) if latest > current => {
-            state.swap_to(latest).await.map(|()| ReloadOutcome::Reloaded { from: current, to: latest })
-        }
-        Ok(_) => Ok(ReloadOutcome::Unchanged { version: current }),
+        Ok(Some(latest)) if latest > current => state.load_version(latest).await.map(Some),
+        Ok(_) => Ok(None),
     };
-    state.update_status(|s| {
-        s.last_check_unix_ms = Some(now_unix_ms());
-        match &outcome {
-            Ok(ReloadOutcome::Reloaded { .. }) => {
+    let now = Some(now_unix_ms());
+    let outcome = match loaded {
+        Ok(Some(served)) => {
+            let to = served.model().version();
+            state.swap_in(served, |s| {
+                s.last_check_unix_ms = now;
                 s.reloads += 1;
                 s.last_error = None;
-            }
-            Ok(ReloadOutcome::Unchanged { .. }) => {}
-            Err(e) => s.last_error = Some(error_chain(e)),
+            });
+            Ok(ReloadOutcome::Reloaded { from: current, to })
         }
-    });
+        Ok(None) => {
+            state.update_status(|s| s.last_check_unix_ms = now);
+            Ok(ReloadOutcome::Unchanged { version: current })
+        }
+        Err(e) => {
+            state.update_status(|s| {
+                s.last_check_unix_ms = now;
+                s.last_error = Some(error_chain(&e));
+            });
+            Err(e)
+        }
+    };
     match &outcome {
         Ok(ReloadOutcome::Reloaded { from, to }) => {
             tracing::info!(model = state.config().model, from, to, "new model version swapped in");

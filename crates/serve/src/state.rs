@@ -172,14 +172,24 @@ impl AppState {
         &self.inner.reload_lock
     }
 
-    /// Loads `version` of the served model into a new bundle and swaps it in.
-    pub(crate) async fn swap_to(&self, version: u64) -> Result<()> {
+    /// Loads `version` of the served model into a new bundle, without serving it yet.
+    pub(crate) async fn load_version(&self, version: u64) -> Result<Served> {
         let ctx = self.inner.sql.context()?;
         let served = Served::load(&self.inner.warehouse, &self.inner.config.model, Some(version), ctx).await?;
         if served.model().version() != version {
             return Err(Error::Config { field: "model", reason: format!("asked for version {version}") });
         }
-        self.inner.served.store(Arc::new(served));
-        Ok(())
+        Ok(served)
+    }
+
+    /// Serves `served` from now on and records it in the reload status, as one step for anyone
+    /// who reads the model and then the status (as `/api/health` does): the pointer is stored
+    /// while the status is locked for writing, so a reader that saw the new model and then asks
+    /// for the status waits for the update and sees it counted.
+    pub(crate) fn swap_in(&self, served: Served, f: impl FnOnce(&mut ReloadStatus)) {
+        self.inner.status.send_modify(|s| {
+            self.inner.served.store(Arc::new(served));
+            f(s);
+        });
     }
 }
