@@ -39,7 +39,6 @@
 //! cluster tests in `tests/ballista.rs` check both.
 #![deny(missing_docs)]
 
-
 /// The task scheduling policy of every reelforest scheduler and executor (they must agree):
 /// pull-staged, see the crate docs.
 pub const SCHEDULING_POLICY: ballista_core::config::TaskSchedulingPolicy =

@@ -59,12 +59,14 @@ pub fn model_path(name: &str, version: u64) -> String {
     format!("models/{name}/{version}/{MODEL_FILE}")
 }
 
-/// Writes a new version of the job's model and returns its number.
+/// Writes a new version of the job's model and returns its number. Takes the forests by value:
+/// they move into the artifact, so the run's peak memory holds one copy of each plus the encoded
+/// file, not a second copy of every tree.
 pub async fn save(
     warehouse: &Warehouse,
     spec: &JobSpec,
     features: &FeatureRun,
-    forests: &[(TaskKind, Forest, BinMapper)],
+    forests: Vec<(TaskKind, Forest, BinMapper)>,
     tasks: &[TaskReport],
 ) -> Result<u64> {
     let version = latest_version(warehouse, &spec.name).await?.map_or(1, |v| v + 1);
@@ -75,19 +77,20 @@ pub async fn save(
     for (task, forest, bins) in forests {
         let report = tasks
             .iter()
-            .find(|r| r.task == *task)
+            .find(|r| r.task == task)
             .ok_or_else(|| bad(format!("no report for task {}", task.as_str())))?;
-        let cv_metric = match (&spec.tuning, task) {
+        let cv_metric = match (&spec.tuning, &task) {
             (None, _) => String::new(),
             (Some(t), _) if t.metric.is_some() => t.metric.clone().unwrap_or_default(),
             (Some(_), TaskKind::Regression) => "rmse".into(),
             (Some(_), TaskKind::Classification) => "auc".into(),
         };
+        let feature_importances = forest.feature_importances();
         task_models.push(proto::TaskModel {
-            task: *task,
-            params: train::params(&report.params, *task)?,
-            bins: bins.clone(),
-            forest: forest.clone(),
+            task,
+            params: train::params(&report.params, task)?,
+            bins,
+            forest,
             metrics: proto::TaskMetrics {
                 test: proto_metrics(&report.test),
                 train: proto_metrics(&report.train),
@@ -95,7 +98,7 @@ pub async fn save(
                 cv_metric,
                 oob_error: report.oob_error,
                 fit_seconds: report.fit_seconds,
-                feature_importances: forest.feature_importances(),
+                feature_importances,
             },
         });
     }
@@ -128,6 +131,7 @@ pub async fn save(
         tasks: task_models,
     };
     let bytes = proto::encode_model(&artifact);
+    drop(artifact);
     // Check what we wrote reads back: a model that cannot be loaded must fail the run, not
     // the first prediction.
     proto::decode_model(&bytes).map_err(|source| Error::ModelFile { path: path.clone(), source })?;
@@ -343,7 +347,7 @@ mod tests {
             forests.push((task, forest, binned.mapper().clone()));
             tasks.push(report(task, &spec.forest));
         }
-        save(wh, &spec, &feature_run(), &forests, &tasks).await.expect("save")
+        save(wh, &spec, &feature_run(), forests, &tasks).await.expect("save")
     }
 
     /// An error and its sources, `: `-separated.

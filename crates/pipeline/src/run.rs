@@ -147,6 +147,9 @@ pub async fn run_job_with(
         forests.push((task, forest, binned.mapper().clone()));
     }
     timings.push(("train+evaluate".to_string(), t.elapsed().as_secs_f64()));
+    // The tables and bins are done with: free them before the audit and the model file.
+    drop(bins);
+    drop((train_ds, test_ds));
 
     // 5. Leakage audit: the same parameters on leaky features.
     let t = Instant::now();
@@ -175,7 +178,7 @@ pub async fn run_job_with(
 
     // 6. Model and report.
     progress.stage(Stage::Publish);
-    let version = model::save(&warehouse, spec, &honest, &forests, &tasks).await?;
+    let version = model::save(&warehouse, spec, &honest, forests, &tasks).await?;
     let report = Report {
         job: spec.name.clone(),
         model_version: version,

@@ -476,7 +476,7 @@ mod tests {
             });
             forests.push((task, forest, binned.mapper().clone()));
         }
-        model::save(&wh, &spec, &run, &forests, &reports).await.expect("save");
+        model::save(&wh, &spec, &run, forests, &reports).await.expect("save");
         let test_ds = Dataset::load(&ctx, "honest.test", &run).await.expect("test rows");
         (wh, ctx, test_ds, run)
     }
