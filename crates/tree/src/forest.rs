@@ -24,7 +24,7 @@ use crate::codec;
 use crate::error::{Error, Result};
 use crate::histogram::LocalReducer;
 use crate::learner::{argmax, grow_validated};
-use crate::model::{FlatTree, PATH_LANES, QMISSING, QuantForest, Tree};
+use crate::model::{FlatTree, PATH_LANES, QuantForest, Tree};
 use crate::sampler::{BagSpec, in_bag_mask};
 pub use crate::split::Impurity;
 
@@ -607,7 +607,6 @@ impl Forest {
         H: Fn(&QuantForest, usize, usize, usize, &mut [u8]) + Sync,
         F: Fn(&[u32], usize, usize, &mut [T]) + Sync,
     {
-        let nf = self.num_features();
         let nt = self.trees.len();
         out.par_chunks_mut(BLOCK * out_per_row).enumerate().for_each_init(
             || (vec![[0u8; S]; BLOCK], vec![0u32; BLOCK * nt]),
@@ -617,14 +616,8 @@ impl Forest {
                 let qb = &mut qblock[..nb];
                 fill_ranks(q, start, nb, S, qb.as_flattened_mut());
                 let qb = &qblock[..nb];
-                let has_missing = qb.iter().any(|r| r[..nf].contains(&QMISSING));
                 for t in 0..nt {
-                    let cur = &mut leaves[t * BLOCK..t * BLOCK + nb];
-                    if has_missing {
-                        q.descend_block::<S, true>(t, qb, cur);
-                    } else {
-                        q.descend_block::<S, false>(t, qb, cur);
-                    }
+                    q.descend_block::<S>(t, qb, &mut leaves[t * BLOCK..t * BLOCK + nb]);
                 }
                 emit(leaves, start, nb, chunk);
             },

@@ -355,10 +355,13 @@ pub(crate) const QMISSING: u8 = u8::MAX;
 struct QNode {
     left: u32,
     feature: u16,
-    /// Rank threshold: ranks `<= thr` go left (255 for leaves, so they stay put).
+    /// Rank threshold, shifted by `bias`: a rank `q` goes right iff `q + bias > thr` in
+    /// wrapping `u8` arithmetic (255 for leaves, so they stay put).
     thr: u8,
-    /// 1 if missing values go left.
-    missing_left: u8,
+    /// 1 if missing values go left, else 0. Ranks of present values are at most 254, so adding
+    /// 1 to them and to `thr` keeps every comparison, while a missing rank ([`QMISSING`], 255)
+    /// wraps to 0 and goes left: the missing-value rule costs one add, no branch or mask.
+    bias: u8,
 }
 
 /// Trees walked together for one row by [`QuantForest::walk_paths`].
@@ -424,21 +427,18 @@ impl QuantForest {
                     .map(|(i, n)| {
                         if internal(t, i) {
                             let f = (n.feature & !MISSING_RIGHT) as usize;
+                            // At most 253: the threshold is one of at most 254 cuts.
                             let thr = cuts[f].partition_point(|c| *c < n.threshold) as u8;
-                            QNode {
-                                left: n.left,
-                                feature: f as u16,
-                                thr,
-                                missing_left: u8::from(n.feature & MISSING_RIGHT == 0),
-                            }
+                            let bias = u8::from(n.feature & MISSING_RIGHT == 0);
+                            QNode { left: n.left, feature: f as u16, thr: thr + bias, bias }
                         } else {
-                            QNode { left: i as u32, feature: 0, thr: QMISSING, missing_left: 1 }
+                            QNode { left: i as u32, feature: 0, thr: QMISSING, bias: 0 }
                         }
                     })
                     .collect();
                 let len = nodes.len().next_power_of_two();
                 while nodes.len() < len {
-                    nodes.push(QNode { left: nodes.len() as u32, feature: 0, thr: QMISSING, missing_left: 1 });
+                    nodes.push(QNode { left: nodes.len() as u32, feature: 0, thr: QMISSING, bias: 0 });
                 }
                 QuantTree { nodes, mask: len - 1, depth: t.depth }
             })
@@ -474,7 +474,7 @@ impl QuantForest {
                     continue; // a leaf (leaves point to themselves)
                 }
                 let q = ranks.get(usize::from(n.feature)).copied().unwrap_or(QMISSING);
-                let right = (q > n.thr) & !((q == QMISSING) & (n.missing_left != 0));
+                let right = q.wrapping_add(n.bias) > n.thr;
                 let next = n.left + u32::from(right);
                 path.push((c, next, u32::from(n.feature)));
                 cur[k] = next;
@@ -484,14 +484,9 @@ impl QuantForest {
 
     /// Sends a block of ranked rows (row-major, `S` bytes per row, `S` a power of two no
     /// smaller than the feature count) down tree `t`; `cur[r]` ends as the flat leaf id of
-    /// row `r`. `HAS_MISSING = false` is a faster path for blocks without missing values.
+    /// row `r`. Missing values take the same path as present ones (see [`QNode::bias`]).
     #[inline]
-    pub(crate) fn descend_block<const S: usize, const HAS_MISSING: bool>(
-        &self,
-        t: usize,
-        block: &[[u8; S]],
-        cur: &mut [u32],
-    ) {
+    pub(crate) fn descend_block<const S: usize>(&self, t: usize, block: &[[u8; S]], cur: &mut [u32]) {
         let tree = &self.trees[t];
         let nodes = &tree.nodes[..];
         let mask = tree.mask;
@@ -499,7 +494,7 @@ impl QuantForest {
         let step = |c: u32, row: &[u8; S]| -> u32 {
             let n = nodes[c as usize & mask];
             let q = row[usize::from(n.feature) & (S - 1)];
-            let right = if HAS_MISSING { (q > n.thr) & !((q == QMISSING) & (n.missing_left != 0)) } else { q > n.thr };
+            let right = q.wrapping_add(n.bias) > n.thr;
             n.left + u32::from(right)
         };
         let (groups, rest) = block.as_chunks::<GROUP>();
