@@ -224,7 +224,7 @@ run_forest() { # ds r job
     local prow pcol pmodel
     read -r prow pcol pmodel < <("$py" "$here/lib/export_matrix.py" "$wh" honest "$d/test.f64")
     echo "[$ds round $r] reelforest batch prediction ($prow test rows)" >&2
-    measure "$d/reelforest-predict" "$predict_bin" "$pmodel" "$d/test.f64" "$prow" "$pcol" 5
+    measure "$d/reelforest-predict" "$predict_bin" "$pmodel" "$d/test.f64" "$prow" "$pcol" 25
     rm -f "$d/test.f64"
   fi
   local line tasks nt md mb fs mi ss seed imp g=0
