@@ -364,6 +364,23 @@ pub struct Forest {
 /// Rows per prediction block (the block's features stay in L1/L2 while every tree walks it).
 const BLOCK: usize = 256;
 
+/// Writes the ranks of rows `start..start + nb` of column-major `columns` row-major into `qb`
+/// (`stride` bytes per row, feature `f` at index `f`), straight from the columns.
+fn rank_columns<C: AsRef<[f64]>>(
+    q: &QuantForest,
+    columns: &[C],
+    start: usize,
+    nb: usize,
+    stride: usize,
+    qb: &mut [u8],
+) {
+    for (f, c) in columns.iter().enumerate() {
+        for (qv, v) in qb[f..].iter_mut().step_by(stride).zip(&c.as_ref()[start..start + nb]) {
+            *qv = q.rank(f, *v);
+        }
+    }
+}
+
 impl PartialEq for Forest {
     fn eq(&self, other: &Self) -> bool {
         self.task == other.task
@@ -539,13 +556,8 @@ impl Forest {
                 }
             }
         };
-        // Ranks straight from the columns (no row-major f64 copy).
         let fill_ranks = |q: &QuantForest, start: usize, nb: usize, stride: usize, qb: &mut [u8]| {
-            for (f, c) in columns.iter().enumerate() {
-                for (qv, v) in qb[f..].iter_mut().step_by(stride).zip(&c.as_ref()[start..start + nb]) {
-                    *qv = q.rank(f, *v);
-                }
-            }
+            rank_columns(q, columns, start, nb, stride, qb);
         };
         self.for_blocks_with(fill, fill_ranks, out_per_row, out, emit);
         Ok(())
@@ -567,17 +579,16 @@ impl Forest {
         let nf = self.num_features();
         let nt = self.trees.len();
         match &self.quant {
-            Some(q) if nf <= 16 => {
-                self.ranked_blocks::<16, _, _, _>(q, fill_ranks, out_per_row, out, emit);
-            }
-            Some(q) if nf <= 32 => {
-                self.ranked_blocks::<32, _, _, _>(q, fill_ranks, out_per_row, out, emit);
-            }
-            Some(q) if nf <= 64 => {
-                self.ranked_blocks::<64, _, _, _>(q, fill_ranks, out_per_row, out, emit);
-            }
-            Some(q) if nf <= 256 => {
-                self.ranked_blocks::<256, _, _, _>(q, fill_ranks, out_per_row, out, emit);
+            Some(q) if QuantForest::row_bytes(nf) <= 512 => {
+                let leaves = |t: usize, qb: &[u8], stride: usize, _: &mut [T], cur: &mut [u32]| match stride {
+                    16 => q.leaves_block::<16>(t, qb.as_chunks().0, cur),
+                    32 => q.leaves_block::<32>(t, qb.as_chunks().0, cur),
+                    64 => q.leaves_block::<64>(t, qb.as_chunks().0, cur),
+                    128 => q.leaves_block::<128>(t, qb.as_chunks().0, cur),
+                    256 => q.leaves_block::<256>(t, qb.as_chunks().0, cur),
+                    _ => q.leaves_block::<512>(t, qb.as_chunks().0, cur),
+                };
+                self.ranked_blocks(q, &fill_ranks, out_per_row, out, leaves, emit);
             }
             _ => out.par_chunks_mut(BLOCK * out_per_row).enumerate().for_each_init(
                 || (vec![0.0f64; BLOCK * nf], vec![0u32; BLOCK * nt]),
@@ -594,34 +605,85 @@ impl Forest {
         }
     }
 
-    /// [`Forest::for_blocks_with`] on ranked rows of `S` bytes (`S >= num_features`).
-    fn ranked_blocks<const S: usize, T, H, F>(
+    /// [`Forest::for_blocks_with`] on ranked rows of [`QuantForest::row_bytes`] bytes:
+    /// fills and completes each block, then `tree(t, block, stride, out_chunk, leaves_of_t)`
+    /// runs tree `t` over it (writing flat leaf ids, or summing into the output chunk), then
+    /// `emit(leaves, start, nb, out_chunk)`.
+    fn ranked_blocks<T, H, W, F>(
         &self,
         q: &QuantForest,
-        fill_ranks: H,
+        fill_ranks: &H,
         out_per_row: usize,
         out: &mut [T],
+        tree: W,
         emit: F,
     ) where
         T: Send,
         H: Fn(&QuantForest, usize, usize, usize, &mut [u8]) + Sync,
+        W: Fn(usize, &[u8], usize, &mut [T], &mut [u32]) + Sync,
         F: Fn(&[u32], usize, usize, &mut [T]) + Sync,
     {
         let nt = self.trees.len();
+        let stride = QuantForest::row_bytes(self.num_features());
         out.par_chunks_mut(BLOCK * out_per_row).enumerate().for_each_init(
-            || (vec![[0u8; S]; BLOCK], vec![0u32; BLOCK * nt]),
+            || (vec![0u8; BLOCK * stride], vec![0u32; BLOCK * nt]),
             |(qblock, leaves), (bi, chunk)| {
                 let start = bi * BLOCK;
                 let nb = chunk.len() / out_per_row;
-                let qb = &mut qblock[..nb];
-                fill_ranks(q, start, nb, S, qb.as_flattened_mut());
-                let qb = &qblock[..nb];
+                let qb = &mut qblock[..nb * stride];
+                fill_ranks(q, start, nb, stride, qb);
+                match stride {
+                    16 => q.complete_block::<16>(qb.as_chunks_mut().0),
+                    32 => q.complete_block::<32>(qb.as_chunks_mut().0),
+                    64 => q.complete_block::<64>(qb.as_chunks_mut().0),
+                    128 => q.complete_block::<128>(qb.as_chunks_mut().0),
+                    256 => q.complete_block::<256>(qb.as_chunks_mut().0),
+                    _ => q.complete_block::<512>(qb.as_chunks_mut().0),
+                }
+                let qb = &qblock[..nb * stride];
                 for t in 0..nt {
-                    q.descend_block::<S>(t, qb, &mut leaves[t * BLOCK..t * BLOCK + nb]);
+                    tree(t, qb, stride, chunk, &mut leaves[t * BLOCK..t * BLOCK + nb]);
                 }
                 emit(leaves, start, nb, chunk);
             },
         );
+    }
+
+    /// Per row, the sum over trees (in tree order) of its leaf's `width` values: what
+    /// [`Forest::predict`] and [`Forest::predict_raw`] need. On the ranked form the values are
+    /// added during the walk, no leaf ids are kept.
+    fn sum_leaf_values<C: AsRef<[f64]> + Sync>(&self, columns: &[C], width: usize) -> Result<Vec<f64>> {
+        let n = self.check_columns(columns)?;
+        let mut out = vec![0.0; n * width];
+        let nf = self.num_features();
+        match &self.quant {
+            Some(q) if QuantForest::row_bytes(nf) <= 512 => {
+                let fill_ranks = |q: &QuantForest, start: usize, nb: usize, stride: usize, qb: &mut [u8]| {
+                    rank_columns(q, columns, start, nb, stride, qb);
+                };
+                let flat = &self.flat;
+                let tree = |t: usize, qb: &[u8], stride: usize, chunk: &mut [f64], _: &mut [u32]| match stride {
+                    16 => q.accumulate_block::<16>(t, &flat[t], qb.as_chunks().0, chunk, width),
+                    32 => q.accumulate_block::<32>(t, &flat[t], qb.as_chunks().0, chunk, width),
+                    64 => q.accumulate_block::<64>(t, &flat[t], qb.as_chunks().0, chunk, width),
+                    128 => q.accumulate_block::<128>(t, &flat[t], qb.as_chunks().0, chunk, width),
+                    256 => q.accumulate_block::<256>(t, &flat[t], qb.as_chunks().0, chunk, width),
+                    _ => q.accumulate_block::<512>(t, &flat[t], qb.as_chunks().0, chunk, width),
+                };
+                self.ranked_blocks(q, &fill_ranks, width, &mut out, tree, |_, _, _, _| {});
+            }
+            _ => self.for_blocks(columns, width, &mut out, |leaves, _, nb, chunk| {
+                for (t, tree) in self.flat.iter().enumerate() {
+                    for r in 0..nb {
+                        let v = tree.values(leaves[t * BLOCK + r]);
+                        for (o, x) in chunk[r * width..(r + 1) * width].iter_mut().zip(v) {
+                            *o += *x;
+                        }
+                    }
+                }
+            })?,
+        }
+        Ok(out)
     }
 
     fn num_rows<C: AsRef<[f64]>>(columns: &[C]) -> usize {
@@ -635,19 +697,7 @@ impl Forest {
         if k == 0 {
             return Err(Error::WrongTask { expected: "classification" });
         }
-        let mut out = vec![0.0; Self::num_rows(columns) * k];
-        self.for_blocks(columns, k, &mut out, |leaves, _, nb, chunk| {
-            chunk.iter_mut().for_each(|v| *v = 0.0);
-            for (t, tree) in self.flat.iter().enumerate() {
-                for r in 0..nb {
-                    let v = tree.values(leaves[t * BLOCK + r]);
-                    for (o, x) in chunk[r * k..(r + 1) * k].iter_mut().zip(v) {
-                        *o += *x;
-                    }
-                }
-            }
-        })?;
-        Ok(out)
+        self.sum_leaf_values(columns, k)
     }
 
     /// Class probabilities, row-major `n × K` (raw prediction divided by the number of trees).
@@ -675,17 +725,9 @@ impl Forest {
     pub fn predict<C: AsRef<[f64]> + Sync>(&self, columns: &[C]) -> Result<Vec<f64>> {
         match self.task {
             Task::Regression => {
-                let mut out = vec![0.0; Self::num_rows(columns)];
+                let mut out = self.sum_leaf_values(columns, 1)?;
                 let nt = self.trees.len() as f64;
-                self.for_blocks(columns, 1, &mut out, |leaves, _, nb, chunk| {
-                    chunk.iter_mut().for_each(|v| *v = 0.0);
-                    for (t, tree) in self.flat.iter().enumerate() {
-                        for (r, o) in chunk.iter_mut().enumerate().take(nb) {
-                            *o += tree.values(leaves[t * BLOCK + r])[0];
-                        }
-                    }
-                    chunk.iter_mut().for_each(|v| *v /= nt);
-                })?;
+                out.iter_mut().for_each(|v| *v /= nt);
                 Ok(out)
             }
             Task::Classification { num_classes } => {

@@ -1,13 +1,14 @@
 //! Per-node, per-feature, per-bin statistics (LightGBM's `feature_histogram.hpp` habit).
 //!
 //! A [`Histogram`] holds, for each feature present in it, `num_bins × width` `f64` sums in one
-//! flat buffer laid out by [`HistLayout`]. Slot 0 of every bin is the raw (bag) count used by
-//! `minInstancesPerNode`; the rest depends on the task:
+//! flat buffer laid out by [`HistLayout`]. A node's statistics ("totals") are, by task:
 //!
-//! * regression (`width = 4`): `[count, Σw, Σw·y, Σw·y²]`
-//! * classification (`width = 1 + K`): `[count, Σw of class 0, …, Σw of class K-1]`
+//! * regression: `[count, Σw, Σw·y, Σw·y²]`
+//! * classification: `[count, Σw of class 0, …, Σw of class K-1]`
 //!
-//! where `w` is the row weight times its bag count. Histograms are built only for the smaller
+//! where `count` is the raw (bag) count used by `minInstancesPerNode` and `w` the row weight
+//! times its bag count. With row weights a bin holds exactly these ([`HistKind::Full`]);
+//! without, a smaller set they follow from ([`HistKind`]). Histograms are built only for the smaller
 //! child of a split; the sibling is the parent minus that child ([`Histogram::subtract_from`]).
 //! Because of per-node feature subsets a histogram records which features it holds.
 //!
@@ -18,13 +19,67 @@
 use crate::binning::BinnedMatrix;
 use crate::error::Result;
 
+/// How the sums in a histogram bin map to a node's statistics (the "totals" layout above).
+///
+/// Without row weights, a bin needs less than the full statistics: the count and the weight
+/// coincide, and classification's count is the sum of its class weights. The compact kinds
+/// halve the sums added per row and feature, which is most of the work of growing a tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistKind {
+    /// Bins hold the node statistics themselves.
+    Full,
+    /// Unweighted regression: bins hold `[Σc, Σc·y]` (`c` the bag count). `Σw = Σc`, and
+    /// `Σc·y²`, needed only for a node's impurity, is summed from the rows when they are
+    /// partitioned ([`RowStat::extra`]).
+    Regression,
+    /// Unweighted classification: bins hold `[Σc of class k]`; the count is their sum.
+    Classes,
+}
+
+impl HistKind {
+    /// The (bag) count of bin sums `h`.
+    #[inline(always)]
+    pub fn count(self, h: &[f64]) -> f64 {
+        match self {
+            HistKind::Full | HistKind::Regression => h[0],
+            HistKind::Classes => h.iter().sum(),
+        }
+    }
+
+    /// Writes the node statistics of bin sums `h` to `out` (totals layout); regression's
+    /// `Σc·y²` is left at 0 for the caller to fill in.
+    #[inline(always)]
+    pub fn expand(self, h: &[f64], out: &mut [f64]) {
+        match self {
+            HistKind::Full => out.copy_from_slice(h),
+            HistKind::Regression => {
+                out[0] = h[0];
+                out[1] = h[0];
+                out[2] = h[1];
+                out[3] = 0.0;
+            }
+            HistKind::Classes => {
+                out[0] = h.iter().sum();
+                out[1..].copy_from_slice(h);
+            }
+        }
+    }
+}
+
 /// Per-row statistics added into a bin (the "ordered gradients" of LightGBM).
 pub trait RowStat: Copy + Send + Sync + 'static {
-    /// Adds this row to `hist[bin * width ..][.. width]`.
+    /// Whether [`RowStat::extra`] is used (the sums of [`HistKind::Regression`]).
+    const EXTRA: bool = false;
+    /// Adds this row to `hist[bin * width ..][.. width]` (histogram layout).
     fn add_to(&self, hist: &mut [f64], bin: usize, width: usize);
-    /// Adds this row to node totals of length `width`.
+    /// Adds this row to node totals (totals layout, `totals.len()` sums).
     fn add_to_totals(&self, totals: &mut [f64]) {
         self.add_to(totals, 0, totals.len());
+    }
+    /// The node sum the histogram does not hold ([`HistKind::Regression`]'s `c·y²`).
+    #[inline(always)]
+    fn extra(&self) -> f64 {
+        0.0
     }
 }
 
@@ -43,9 +98,9 @@ impl RowStat for RegressionStat {
     }
 }
 
-/// Regression row without row weights (every weight 1): `[c, c, c·y, c·y·y]` from the bag
-/// count `c` and the label `y`, half the memory of [`RegressionStat`] and bit-identical sums
-/// (`c·1 = c`, and the products are formed in the same order).
+/// Regression row without row weights (every weight 1), for [`HistKind::Regression`]: bins
+/// get `[c, c·y]` from the bag count `c` and the label `y`; totals `[c, c, c·y, c·y·y]` (the
+/// products formed as [`RegressionStat`]'s would be, so sums of the same rows are the same).
 #[derive(Debug, Clone, Copy)]
 pub struct UnweightedRegressionStat {
     /// Bag count.
@@ -55,14 +110,44 @@ pub struct UnweightedRegressionStat {
 }
 
 impl RowStat for UnweightedRegressionStat {
+    const EXTRA: bool = true;
     #[inline(always)]
     fn add_to(&self, hist: &mut [f64], bin: usize, _width: usize) {
-        let s = &mut hist[bin * 4..bin * 4 + 4];
-        let cy = self.count * self.label;
+        let s = &mut hist[bin * 2..bin * 2 + 2];
         s[0] += self.count;
-        s[1] += self.count;
-        s[2] += cy;
-        s[3] += cy * self.label;
+        s[1] += self.count * self.label;
+    }
+    fn add_to_totals(&self, t: &mut [f64]) {
+        let cy = self.count * self.label;
+        t[0] += self.count;
+        t[1] += self.count;
+        t[2] += cy;
+        t[3] += cy * self.label;
+    }
+    #[inline(always)]
+    fn extra(&self) -> f64 {
+        self.count * self.label * self.label
+    }
+}
+
+/// Classification row without row weights, for [`HistKind::Classes`]: bins get the bag count
+/// in the row's class slot; totals `[c, c at 1 + class]`.
+#[derive(Debug, Clone, Copy)]
+pub struct UnweightedClassificationStat {
+    /// Bag count.
+    pub count: f64,
+    /// Class index.
+    pub class: u32,
+}
+
+impl RowStat for UnweightedClassificationStat {
+    #[inline(always)]
+    fn add_to(&self, hist: &mut [f64], bin: usize, width: usize) {
+        hist[bin * width + self.class as usize] += self.count;
+    }
+    fn add_to_totals(&self, t: &mut [f64]) {
+        t[0] += self.count;
+        t[1 + self.class as usize] += self.count;
     }
 }
 
@@ -266,9 +351,9 @@ pub struct ReduceContext {
     pub node_id: u32,
 }
 
-/// Seam for data-parallel training: called on every histogram and node total built from local
-/// rows, before it is used for split finding or subtraction. A distributed learner would sum
-/// them over workers here (all-reduce); locally nothing happens.
+/// Seam for data-parallel training: called on every histogram and node sum built from local
+/// rows (the root's totals, and the children's [`RowStat::extra`] sums), before it is used.
+/// A distributed learner would sum them over workers here (all-reduce); locally nothing happens.
 pub trait HistogramReducer: Sync {
     /// Reduces the sums of `features` in `hist` (layout `layout`).
     fn reduce_histogram(
@@ -278,7 +363,7 @@ pub trait HistogramReducer: Sync {
         features: &[u32],
         hist: &mut Histogram,
     ) -> Result<()>;
-    /// Reduces the root node's totals.
+    /// Reduces node sums: the root's totals, or the `[left, right]` extra sums of a split.
     fn reduce_totals(&self, ctx: ReduceContext, totals: &mut [f64]) -> Result<()>;
 }
 

@@ -14,8 +14,8 @@ use crate::binning::BinnedMatrix;
 use crate::error::Result;
 use crate::forest::{ForestParams, Task, validate_inputs};
 use crate::histogram::{
-    ClassificationStat, HistLayout, Histogram, HistogramReducer, LocalReducer, ReduceContext, RegressionStat, RowStat,
-    UnweightedRegressionStat,
+    ClassificationStat, HistKind, HistLayout, Histogram, HistogramReducer, LocalReducer, ReduceContext, RegressionStat,
+    RowStat, UnweightedClassificationStat, UnweightedRegressionStat,
 };
 use crate::model::{Node, Split, Tree};
 use crate::partition::DataPartition;
@@ -86,12 +86,16 @@ pub(crate) fn grow_validated(
     }
     let nf = binned.n_features();
     let count = |r: u32| f64::from(counts[r as usize]);
+    let class_leaf = |t: &[f64]| {
+        let cw = t[1..].to_vec();
+        (argmax(&cw) as f64, cw)
+    };
     let nodes = match (params.task, weights) {
         (Task::Regression, None) => grow(
             binned,
             &cfg,
             DataPartition::new(rows, nf),
-            4,
+            (HistKind::Regression, 2, 4),
             reducer,
             &mut rng,
             |r| UnweightedRegressionStat { count: count(r), label: labels[r as usize] },
@@ -101,7 +105,7 @@ pub(crate) fn grow_validated(
             binned,
             &cfg,
             DataPartition::new(rows, nf),
-            4,
+            (HistKind::Full, 4, 4),
             reducer,
             &mut rng,
             |r| {
@@ -110,21 +114,28 @@ pub(crate) fn grow_validated(
             },
             regression_leaf,
         )?,
-        (Task::Classification { num_classes }, _) => grow(
+        (Task::Classification { num_classes }, None) => grow(
             binned,
             &cfg,
             DataPartition::new(rows, nf),
-            1 + num_classes as usize,
+            (HistKind::Classes, num_classes as usize, 1 + num_classes as usize),
+            reducer,
+            &mut rng,
+            |r| UnweightedClassificationStat { count: count(r), class: labels[r as usize] as u32 },
+            class_leaf,
+        )?,
+        (Task::Classification { num_classes }, Some(_)) => grow(
+            binned,
+            &cfg,
+            DataPartition::new(rows, nf),
+            (HistKind::Full, 1 + num_classes as usize, 1 + num_classes as usize),
             reducer,
             &mut rng,
             |r| {
                 let c = count(r);
                 ClassificationStat { count: c, weight: c * weight_of(r as usize), class: labels[r as usize] as u32 }
             },
-            |t| {
-                let cw = t[1..].to_vec();
-                (argmax(&cw) as f64, cw)
-            },
+            class_leaf,
         )?,
     };
     Tree::new(tree_index, params.task.num_classes(), nodes)
@@ -180,13 +191,13 @@ fn grow<S: RowStat>(
     binned: &BinnedMatrix,
     cfg: &Config,
     mut part: DataPartition<S>,
-    width: usize,
+    (kind, hist_width, totals_width): (HistKind, usize, usize),
     reducer: &dyn HistogramReducer,
     rng: &mut ChaCha8Rng,
     stat: impl Fn(u32) -> S,
     leaf_value: impl Fn(&[f64]) -> (f64, Vec<f64>),
 ) -> Result<Vec<Node>> {
-    let layout = HistLayout::new(binned, width);
+    let layout = HistLayout::new(binned, hist_width);
     let edges = binned.mapper().edges();
     let nf = binned.n_features();
     let ctx = |node: u32| ReduceContext { tree_index: cfg.tree_index, node_id: node };
@@ -199,7 +210,7 @@ fn grow<S: RowStat>(
     };
 
     let all = 0..part.len();
-    let mut totals = vec![0.0; width];
+    let mut totals = vec![0.0; totals_width];
     for &r in part.root_rows() {
         stat(r).add_to_totals(&mut totals);
     }
@@ -228,7 +239,8 @@ fn grow<S: RowStat>(
             class_weights,
         };
         let Some(mut hist) = w.hist else { continue };
-        let Some(best) = find_best_split(cfg.impurity, &layout, &hist, edges, &w.features, &w.totals, &cfg.constraints)
+        let Some(mut best) =
+            find_best_split(cfg.impurity, kind, &layout, &hist, edges, &w.features, &w.totals, &cfg.constraints)
         else {
             pool.push(hist);
             continue;
@@ -244,7 +256,13 @@ fn grow<S: RowStat>(
         if let Some(mb) = e.missing_bin() {
             go_left[mb as usize] = best.missing_left;
         }
-        let mid = part.split(binned, w.range.clone(), f, &go_left, &stat);
+        let (mid, mut extra) = part.split(binned, w.range.clone(), f, &go_left, &stat);
+        if S::EXTRA {
+            // Σc·y² of each child (not in the histogram, see `HistKind::Regression`).
+            reducer.reduce_totals(ctx(w.node), &mut extra)?;
+            best.left[3] = extra[0];
+            best.right[3] = extra[1];
+        }
         let left_range = w.range.start..mid;
         let right_range = mid..w.range.end;
         let left_id = nodes.len() as u32;

@@ -108,7 +108,8 @@ impl<S: RowStat> DataPartition<S> {
     }
 
     /// Partitions `range` so that rows whose bin of `feature` has `go_left[bin]` come first;
-    /// returns the index where the right part starts.
+    /// returns the index where the right part starts, and (when `S::EXTRA`) the sums of
+    /// [`RowStat::extra`] over the left and the right rows (in their new order).
     pub fn split(
         &mut self,
         binned: &BinnedMatrix,
@@ -116,10 +117,15 @@ impl<S: RowStat> DataPartition<S> {
         feature: usize,
         go_left: &[bool; 256],
         stat: &impl Fn(u32) -> S,
-    ) -> usize {
+    ) -> (usize, [f64; 2]) {
+        let sum = |s: &[S]| s.iter().fold(0.0, |a, s| a + s.extra());
         if self.localise(binned, &range, stat) {
             let off = self.local.start;
-            return off + self.split_local(range.start - off..range.end - off, feature, go_left);
+            let (a, b) = (range.start - off, range.end - off);
+            let mid = self.split_local(a..b, feature, go_left);
+            let extra =
+                if S::EXTRA { [sum(&self.local_stats[a..mid]), sum(&self.local_stats[mid..b])] } else { [0.0; 2] };
+            return (off + mid, extra);
         }
         let start = range.start;
         let rows = &mut self.rows[range];
@@ -138,7 +144,13 @@ impl<S: RowStat> DataPartition<S> {
             }
         }
         rows[left..].copy_from_slice(&self.scratch);
-        start + left
+        let extra = if S::EXTRA {
+            let sum = |ids: &[u32]| ids.iter().fold(0.0, |a, &r| a + stat(r).extra());
+            [sum(&rows[..left]), sum(&rows[left..])]
+        } else {
+            [0.0; 2]
+        };
+        (start + left, extra)
     }
 
     /// In-place partition of a range of the local block (Hoare-style swaps: deterministic, no
@@ -189,7 +201,7 @@ mod tests {
         let mut go_left = [false; 256];
         go_left[0] = true;
         // 62 rows: more than 64 / 8, so the ids path.
-        let mid = p.split(&m, 1..63, 0, &go_left, &stat);
+        let (mid, _) = p.split(&m, 1..63, 0, &go_left, &stat);
         assert_eq!(mid, 1 + 31);
         let left: Vec<u32> = (1..63).filter(|r| r % 2 == 0).collect();
         let right: Vec<u32> = (1..63).filter(|r| r % 2 == 1).collect();
@@ -216,7 +228,7 @@ mod tests {
         for f in 0..2 {
             assert_eq!(hl.feature(&layout, f), hi.feature(&layout, f));
         }
-        let mid = local.split(&m, 0..8, 1, &go_left, &stat);
+        let (mid, _) = local.split(&m, 0..8, 1, &go_left, &stat);
         // Rows 0, 3, 6 have bin 0 of feature 1.
         assert_eq!(mid, 3);
         let mut left = Histogram::new(&layout);

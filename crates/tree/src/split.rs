@@ -8,7 +8,7 @@
 //! missing-right before missing-left), so results do not depend on anything but the data.
 
 use crate::binning::BinEdges;
-use crate::histogram::{HistLayout, Histogram};
+use crate::histogram::{HistKind, HistLayout, Histogram};
 
 /// Impurity measure (Spark's `impurity`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -41,6 +41,7 @@ impl Impurity {
     }
 
     /// Impurity of node statistics `s`; 0 for an empty node.
+    #[inline]
     pub fn impurity(self, s: &[f64]) -> f64 {
         let w = self.weight(s);
         if w <= 0.0 {
@@ -82,6 +83,7 @@ impl Impurity {
 
     /// Information gain of splitting `parent` into `left` and `right` (Spark's definition:
     /// parent impurity minus weight-averaged child impurities).
+    #[inline(always)]
     pub fn gain(self, parent: &[f64], parent_impurity: f64, left: &[f64], right: &[f64]) -> f64 {
         let w = self.weight(parent);
         let wl = self.weight(left);
@@ -116,16 +118,23 @@ pub struct SplitCandidate {
     pub missing_left: bool,
     /// Information gain.
     pub gain: f64,
-    /// Statistics of the left child.
+    /// Statistics of the left child. With [`HistKind::Regression`] the histogram has no
+    /// `Σc·y²`: slot 3 is 0 here (and the right child's is the parent's) until the caller
+    /// sums it from the rows.
     pub left: Vec<f64>,
     /// Statistics of the right child.
     pub right: Vec<f64>,
 }
 
 /// Finds the best valid split of a node over `features`, or `None` (the node is a leaf).
+///
+/// Dispatches on the histogram width so that the common layouts (regression: 4; two or three
+/// classes: 3 or 4) scan with fixed-size arrays the compiler keeps in registers; any other
+/// width runs the same code on vectors. The arithmetic, and so the chosen split, is the same.
 #[allow(clippy::too_many_arguments)]
 pub fn find_best_split(
     impurity: Impurity,
+    kind: HistKind,
     layout: &HistLayout,
     hist: &Histogram,
     edges: &[BinEdges],
@@ -133,14 +142,54 @@ pub fn find_best_split(
     totals: &[f64],
     constraints: &SplitConstraints,
 ) -> Option<SplitCandidate> {
+    let args = (impurity, kind, layout, hist, edges, features, constraints);
+    match (layout.width(), totals.len()) {
+        (2, 4) => search([0.0; 2], <[f64; 4]>::from_slice(totals), args),
+        (2, 3) => search([0.0; 2], <[f64; 3]>::from_slice(totals), args),
+        (3, 3) => search([0.0; 3], <[f64; 3]>::from_slice(totals), args),
+        (4, 4) => search([0.0; 4], <[f64; 4]>::from_slice(totals), args),
+        (w, _) => search(vec![0.0; w], totals.to_vec(), args),
+    }
+}
+
+/// Per-candidate sums: a fixed-size array for the common widths, a vector otherwise.
+trait Sums: Clone + AsRef<[f64]> + AsMut<[f64]> {
+    fn from_slice(s: &[f64]) -> Self;
+}
+
+impl<const W: usize> Sums for [f64; W] {
+    #[inline(always)]
+    fn from_slice(s: &[f64]) -> Self {
+        let mut a = [0.0; W];
+        a.copy_from_slice(s);
+        a
+    }
+}
+
+impl Sums for Vec<f64> {
+    fn from_slice(s: &[f64]) -> Self {
+        s.to_vec()
+    }
+}
+
+type SearchArgs<'a> =
+    (Impurity, HistKind, &'a HistLayout, &'a Histogram, &'a [BinEdges], &'a [u32], &'a SplitConstraints);
+
+/// The scan: `cum` (histogram layout) accumulates value bins, `left` and `right` are node
+/// statistics (totals layout) of each candidate.
+#[inline(always)]
+fn search<H: Sums, A: Sums>(mut cum: H, totals: A, args: SearchArgs<'_>) -> Option<SplitCandidate> {
+    let (impurity, kind, layout, hist, edges, features, constraints) = args;
     let width = layout.width();
-    let parent_impurity = impurity.impurity(totals);
-    let floor = impurity.gain_floor(totals).max(0.0);
-    let mut best: Option<SplitCandidate> = None;
+    let t = totals.as_ref();
+    let parent_impurity = impurity.impurity(t);
+    let floor = impurity.gain_floor(t).max(0.0);
+    // (feature, bin, missing left, gain, left, right) of the best candidate so far.
+    let mut best: Option<(u32, usize, bool, f64, A, A)> = None;
     let mut best_gain = f64::NEG_INFINITY;
-    let mut cum = vec![0.0; width];
-    let mut left = vec![0.0; width];
-    let mut right = vec![0.0; width];
+    let mut with_missing = cum.clone();
+    let mut left = totals.clone();
+    let mut right = totals.clone();
     for &f in features {
         let fi = f as usize;
         let e = &edges[fi];
@@ -149,55 +198,59 @@ pub fn find_best_split(
         if nv < 2 {
             continue;
         }
-        let miss: Option<&[f64]> =
-            e.missing_bin().map(|mb| &h[mb as usize * width..(mb as usize + 1) * width]).filter(|m| m[0] > 0.0);
-        cum.iter_mut().for_each(|c| *c = 0.0);
+        let miss: Option<&[f64]> = e
+            .missing_bin()
+            .map(|mb| &h[mb as usize * width..(mb as usize + 1) * width])
+            .filter(|m| kind.count(m) > 0.0);
+        cum.as_mut().iter_mut().for_each(|c| *c = 0.0);
         for b in 0..nv - 1 {
-            for (c, v) in cum.iter_mut().zip(&h[b * width..(b + 1) * width]) {
+            for (c, v) in cum.as_mut().iter_mut().zip(&h[b * width..(b + 1) * width]) {
                 *c += *v;
             }
             for missing_left in [false, true] {
                 if missing_left && miss.is_none() {
                     continue;
                 }
-                left.copy_from_slice(&cum);
-                if missing_left && let Some(m) = miss {
-                    left.iter_mut().zip(m).for_each(|(l, v)| *l += *v);
+                match miss {
+                    Some(m) if missing_left => {
+                        for ((o, c), v) in with_missing.as_mut().iter_mut().zip(cum.as_ref()).zip(m) {
+                            *o = c + v;
+                        }
+                        kind.expand(with_missing.as_ref(), left.as_mut());
+                    }
+                    _ => kind.expand(cum.as_ref(), left.as_mut()),
                 }
-                for ((r, t), l) in right.iter_mut().zip(totals).zip(&left) {
+                for ((r, t), l) in right.as_mut().iter_mut().zip(t).zip(left.as_ref()) {
                     *r = t - l;
                 }
-                if left[0] < constraints.min_instances
-                    || right[0] < constraints.min_instances
-                    || left[0] <= 0.0
-                    || right[0] <= 0.0
-                {
+                let (l, r) = (left.as_ref(), right.as_ref());
+                if l[0] < constraints.min_instances || r[0] < constraints.min_instances || l[0] <= 0.0 || r[0] <= 0.0 {
                     continue;
                 }
-                let wl = impurity.weight(&left);
-                let wr = impurity.weight(&right);
+                let wl = impurity.weight(l);
+                let wr = impurity.weight(r);
                 if wl < constraints.min_weight || wr < constraints.min_weight || wl <= 0.0 || wr <= 0.0 {
                     continue;
                 }
-                let gain = impurity.gain(totals, parent_impurity, &left, &right);
+                let gain = impurity.gain(t, parent_impurity, l, r);
                 if gain < constraints.min_info_gain || gain <= floor || gain <= best_gain {
                     continue;
                 }
                 best_gain = gain;
                 // Without missing rows here, unseen missing values follow the heavier child.
                 let ml = if miss.is_some() { missing_left } else { wl >= wr };
-                best = Some(SplitCandidate {
-                    feature: f,
-                    bin: b as u16,
-                    missing_left: ml,
-                    gain,
-                    left: left.clone(),
-                    right: right.clone(),
-                });
+                best = Some((f, b, ml, gain, left.clone(), right.clone()));
             }
         }
     }
-    best
+    best.map(|(feature, bin, missing_left, gain, left, right)| SplitCandidate {
+        feature,
+        bin: bin as u16,
+        missing_left,
+        gain,
+        left: left.as_ref().to_vec(),
+        right: right.as_ref().to_vec(),
+    })
 }
 
 #[cfg(test)]
@@ -205,7 +258,7 @@ pub fn find_best_split(
 mod tests {
     use super::*;
     use crate::binning::BinnedMatrix;
-    use crate::histogram::{ClassificationStat, RegressionStat};
+    use crate::histogram::{ClassificationStat, RegressionStat, UnweightedClassificationStat};
 
     const FREE: SplitConstraints = SplitConstraints { min_instances: 1.0, min_weight: 0.0, min_info_gain: 0.0 };
 
@@ -231,15 +284,23 @@ mod tests {
         let rows: Vec<u32> = (0..stats.len() as u32).collect();
         h.build(&layout, &[0], &m, &rows, |r| stats[r as usize]);
         let totals = [4.0, 4.0, 12.0, 52.0];
-        let s = find_best_split(Impurity::Variance, &layout, &h, m.mapper().edges(), &[0], &totals, &FREE).unwrap();
+        let s =
+            find_best_split(Impurity::Variance, HistKind::Full, &layout, &h, m.mapper().edges(), &[0], &totals, &FREE)
+                .unwrap();
         assert_eq!(s.bin, 1);
         assert!((s.gain - 4.0).abs() < 1e-12); // variance 4 → 0
         assert_eq!(s.left, vec![2.0, 2.0, 2.0, 2.0]);
         // minInfoGain above the gain → no split; minInstancesPerNode 3 → no split.
         let c = SplitConstraints { min_info_gain: 4.5, ..FREE };
-        assert!(find_best_split(Impurity::Variance, &layout, &h, m.mapper().edges(), &[0], &totals, &c).is_none());
+        assert!(
+            find_best_split(Impurity::Variance, HistKind::Full, &layout, &h, m.mapper().edges(), &[0], &totals, &c)
+                .is_none()
+        );
         let c = SplitConstraints { min_instances: 3.0, ..FREE };
-        assert!(find_best_split(Impurity::Variance, &layout, &h, m.mapper().edges(), &[0], &totals, &c).is_none());
+        assert!(
+            find_best_split(Impurity::Variance, HistKind::Full, &layout, &h, m.mapper().edges(), &[0], &totals, &c)
+                .is_none()
+        );
     }
 
     #[test]
@@ -255,8 +316,28 @@ mod tests {
         let rows: Vec<u32> = (0..stats.len() as u32).collect();
         h.build(&layout, &[0], &m, &rows, |r| stats[r as usize]);
         let totals = [6.0, 2.0, 4.0];
-        let s = find_best_split(Impurity::Gini, &layout, &h, m.mapper().edges(), &[0], &totals, &FREE).unwrap();
+        let s = find_best_split(Impurity::Gini, HistKind::Full, &layout, &h, m.mapper().edges(), &[0], &totals, &FREE)
+            .unwrap();
         assert_eq!((s.bin, s.missing_left), (1, false));
         assert!((s.gain - (1.0 - (4.0 + 16.0) / 36.0)).abs() < 1e-12);
+        // The compact layout (class counts only; the missing bin has no class-0 row) finds
+        // the same split, with the same child statistics.
+        let layout2 = HistLayout::new(&m, 2);
+        let mut h2 = Histogram::new(&layout2);
+        h2.build(&layout2, &[0], &m, &rows, |r| UnweightedClassificationStat { count: 1.0, class: cls[r as usize] });
+        let s2 =
+            find_best_split(Impurity::Gini, HistKind::Classes, &layout2, &h2, m.mapper().edges(), &[0], &totals, &FREE)
+                .unwrap();
+        assert_eq!(s2, s);
+        // Missing rows on the left side of the best split: the direction must still be tried.
+        let cls = [1u32, 1, 0, 0, 1, 1];
+        let mut h3 = Histogram::new(&layout2);
+        h3.build(&layout2, &[0], &m, &rows, |r| UnweightedClassificationStat { count: 1.0, class: cls[r as usize] });
+        let totals = [6.0, 2.0, 4.0];
+        let s3 =
+            find_best_split(Impurity::Gini, HistKind::Classes, &layout2, &h3, m.mapper().edges(), &[0], &totals, &FREE)
+                .unwrap();
+        assert_eq!((s3.bin, s3.missing_left), (1, true));
+        assert!((s3.gain - Impurity::Gini.impurity(&totals)).abs() < 1e-12); // both children pure
     }
 }

@@ -4,8 +4,8 @@
 
 use linfa::prelude::*;
 use reelforest_tree::{
-    BinnedMatrix, ClassificationStats, Error, FeatureSubsetStrategy, Forest, ForestParams, Impurity, RegressionStats,
-    Task, train, train_tree, train_with_progress,
+    BinnedMatrix, ClassificationStats, Error, FeatureSubsetStrategy, Forest, ForestParams, Impurity, Node,
+    RegressionStats, Split, Task, Tree, train, train_tree, train_with_progress,
 };
 
 /// Deterministic uniform [0, 1) values (SplitMix64).
@@ -538,5 +538,67 @@ fn batch_prediction_matches_the_raw_tree_walk() {
                 }
             }
         }
+    }
+}
+
+/// A hand-made tree of the given depth: a chain of splits on feature 0 (threshold `d` at depth
+/// `d`, missing values alternately left and right), each with a leaf on its left; and a stump
+/// on feature 1 with missing values left.
+fn chain_tree(index: u32, depth: u32) -> Tree {
+    let leaf =
+        |p: f64| Node { split: None, impurity: 0.0, count: 1.0, weight: 1.0, prediction: p, class_weights: vec![] };
+    let mut nodes = vec![leaf(0.0)];
+    let mut at = 0usize;
+    for d in 0..depth {
+        let (l, r) = (nodes.len() as u32, nodes.len() as u32 + 1);
+        nodes[at].split = Some(Split {
+            feature: 0,
+            threshold: f64::from(d),
+            bin: 0,
+            missing_left: d % 2 == 0,
+            gain: 1.0,
+            left: l,
+            right: r,
+        });
+        nodes.push(leaf(f64::from(d) + 0.25 * f64::from(index)));
+        nodes.push(leaf(f64::from(d + 1)));
+        at = r as usize;
+    }
+    // Under the last right leaf, a split on feature 1 (missing left).
+    let (l, r) = (nodes.len() as u32, nodes.len() as u32 + 1);
+    nodes[at].split =
+        Some(Split { feature: 1, threshold: 0.5, bin: 0, missing_left: true, gain: 1.0, left: l, right: r });
+    nodes.push(leaf(-1.0));
+    nodes.push(leaf(-2.0));
+    Tree::new(index, 0, nodes).unwrap()
+}
+
+#[test]
+fn shallow_and_deep_trees_predict_like_the_pointer_walk() {
+    // Depth 4 and 9 get the heap layout, 20 does not: the batch paths must agree with walking
+    // the nodes, bit for bit, with missing values going either way.
+    let trees = vec![chain_tree(0, 4), chain_tree(1, 20), chain_tree(2, 9)];
+    let forest = Forest::from_trees(&ForestParams { num_trees: 3, ..ForestParams::regression() }, 2, trees).unwrap();
+    let mut x0: Vec<f64> = (0..600).map(|i| f64::from(i % 25) - 1.5 + f64::from(i % 3) * 0.5).collect();
+    let mut x1: Vec<f64> = (0..600).map(|i| f64::from(i % 4) * 0.3).collect();
+    for i in (0..600).step_by(7) {
+        x0[i] = f64::NAN;
+    }
+    for i in (0..600).step_by(5) {
+        x1[i] = f64::NAN;
+    }
+    let cols = vec![x0, x1];
+    let pred = forest.predict(&cols).unwrap();
+    let leaves = forest.predict_leaves(&cols).unwrap();
+    for i in 0..600 {
+        let row = [cols[0][i], cols[1][i]];
+        let mut sum = 0.0;
+        for (t, tree) in forest.trees().iter().enumerate() {
+            let leaf = tree.leaf_index(&row);
+            assert_eq!(leaves[i * 3 + t] as usize, leaf, "row {i} tree {t}");
+            sum += tree.nodes()[leaf].prediction;
+        }
+        assert_eq!(pred[i].to_bits(), (sum / 3.0).to_bits(), "row {i}");
+        assert_eq!(pred[i], forest.predict_row(&row).unwrap());
     }
 }
