@@ -77,11 +77,20 @@ pub(crate) fn grow_validated(
     // in-bag count are never touched.)
     let mut rows = Vec::with_capacity(labels.len());
     let mut counts = vec![0u8; labels.len()];
-    for (i, count) in counts.iter_mut().enumerate() {
-        let c = bag.draw(&mut rng);
-        if c > 0 && weight_of(i) > 0.0 {
-            rows.push(i as u32);
-            *count = c as u8;
+    // 64 rows at a time: draws into `counts` and a mask of the in-bag rows, then the mask's
+    // bits become ids (whether a row is in the bag is a coin flip a branch would mispredict).
+    for (chunk_index, chunk) in counts.chunks_mut(64).enumerate() {
+        let base = chunk_index * 64;
+        let mut mask = 0u64;
+        for (j, count) in chunk.iter_mut().enumerate() {
+            let c = bag.draw(&mut rng);
+            let keep = c > 0 && weight_of(base + j) > 0.0;
+            *count = if keep { c as u8 } else { 0 };
+            mask |= u64::from(keep) << j;
+        }
+        while mask != 0 {
+            rows.push((base + mask.trailing_zeros() as usize) as u32);
+            mask &= mask - 1;
         }
     }
     let nf = binned.n_features();

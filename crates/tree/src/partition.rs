@@ -132,18 +132,20 @@ impl<S: RowStat> DataPartition<S> {
         // The feature's bins first, in one pass of independent loads (see `Histogram::build`).
         self.split_bins.clear();
         self.split_bins.extend(rows.iter().map(|&r| binned.row(r as usize)[feature]));
+        // Branch-free stable partition (the direction of a row is a coin flip to the branch
+        // predictor): each id is written to both sides, and only one cursor advances.
         self.scratch.clear();
-        let mut left = 0;
-        for (i, &b) in self.split_bins.iter().enumerate() {
+        self.scratch.resize(rows.len() + 1, 0);
+        let (mut left, mut right) = (0, 0);
+        for i in 0..rows.len() {
             let r = rows[i];
-            if go_left[b as usize] {
-                rows[left] = r;
-                left += 1;
-            } else {
-                self.scratch.push(r);
-            }
+            let g = usize::from(go_left[usize::from(self.split_bins[i])]);
+            rows[left] = r; // left <= i: never overwrites a row not yet read
+            self.scratch[right] = r;
+            left += g;
+            right += 1 - g;
         }
-        rows[left..].copy_from_slice(&self.scratch);
+        rows[left..].copy_from_slice(&self.scratch[..right]);
         let extra = if S::EXTRA {
             let sum = |ids: &[u32]| ids.iter().fold(0.0, |a, &r| a + stat(r).extra());
             [sum(&rows[..left]), sum(&rows[left..])]

@@ -90,10 +90,18 @@ impl Impurity {
         let wr = self.weight(right);
         match self {
             // Same quantity, written without the cancelling second moments.
-            Impurity::Variance => (left[2] * left[2] / wl + right[2] * right[2] / wr - parent[2] * parent[2] / w) / w,
+            Impurity::Variance => (variance_score(left[2], wl, right[2], wr) - parent[2] * parent[2] / w) / w,
             _ => parent_impurity - wl / w * self.impurity(left) - wr / w * self.impurity(right),
         }
     }
+}
+
+/// The part of the variance gain that depends on the split: `Σy_L²/w_L + Σy_R²/w_R`. The gain
+/// is `(score - Σy²/w) / w`, non-decreasing in the score, so a candidate scoring below the best
+/// cannot have a larger gain and the split search skips it without the last two divisions.
+#[inline(always)]
+fn variance_score(sum_left: f64, wl: f64, sum_right: f64, wr: f64) -> f64 {
+    sum_left * sum_left / wl + sum_right * sum_right / wr
 }
 
 /// Thresholds a split must pass (Spark's semantics).
@@ -187,6 +195,9 @@ fn search<H: Sums, A: Sums>(mut cum: H, totals: A, args: SearchArgs<'_>) -> Opti
     // (feature, bin, missing left, gain, left, right) of the best candidate so far.
     let mut best: Option<(u32, usize, bool, f64, A, A)> = None;
     let mut best_gain = f64::NEG_INFINITY;
+    let variance = impurity == Impurity::Variance;
+    let mut best_score = f64::NEG_INFINITY;
+    let parent_term = if variance { t[2] * t[2] / t[1] } else { 0.0 };
     let mut with_missing = cum.clone();
     let mut left = totals.clone();
     let mut right = totals.clone();
@@ -232,9 +243,21 @@ fn search<H: Sums, A: Sums>(mut cum: H, totals: A, args: SearchArgs<'_>) -> Opti
                 if wl < constraints.min_weight || wr < constraints.min_weight || wl <= 0.0 || wr <= 0.0 {
                     continue;
                 }
-                let gain = impurity.gain(t, parent_impurity, l, r);
+                let gain = if variance {
+                    // Same bits as `impurity.gain`, computed only when it could win.
+                    let score = variance_score(l[2], wl, r[2], wr);
+                    if score < best_score {
+                        continue;
+                    }
+                    (score - parent_term) / t[1]
+                } else {
+                    impurity.gain(t, parent_impurity, l, r)
+                };
                 if gain < constraints.min_info_gain || gain <= floor || gain <= best_gain {
                     continue;
+                }
+                if variance {
+                    best_score = variance_score(l[2], wl, r[2], wr);
                 }
                 best_gain = gain;
                 // Without missing rows here, unseen missing values follow the heavier child.
