@@ -63,6 +63,8 @@ def forest_rounds(tmp: str, total: int) -> list[dict]:
             "reelforest": {
                 "process": load(f"{d}/reelforest/measure.json"),
                 "timings": dict(rep.get("timings") or []),
+                # peak RSS per stage (the process resets its high-water mark at each stage start)
+                "stage_peak_rss_mib": dict(rep.get("stage_peak_rss_mib") or []),
                 "total_seconds": rep.get("total_seconds"),
                 "tasks": {
                     t["task"]: {
@@ -169,6 +171,14 @@ def summarise_forest(rounds: list[dict], warmup: int) -> dict:
         p["wall_ratio"] = ratio(p["wall_seconds"], rp["wall_seconds"])
         p["cpu_ratio"] = ratio(p["cpu_seconds"], rp["cpu_seconds"])
         p["rss_ratio"] = ratio(p["peak_rss_mib"], rp["peak_rss_mib"])
+    stage_peaks = [x["reelforest"].get("stage_peak_rss_mib") or {} for x in measured]
+    if all(stage_peaks):
+        out["reelforest_stage_peak_rss_mib"] = {k: med([sp.get(k) for sp in stage_peaks]) for k in stage_peaks[0]}
+        train_peak = out["reelforest_stage_peak_rss_mib"].get("train+evaluate")
+        for side in sides[1:]:
+            # a forest peer's process only loads the tables, fits and scores: its whole-process
+            # peak is its peak while training
+            out["process"][side]["training_rss_ratio"] = ratio(out["process"][side]["peak_rss_mib"], train_peak)
     out["reelforest_timings"] = {
         k: med([x["reelforest"]["timings"].get(k) for x in measured]) for k in measured[0]["reelforest"]["timings"]
     }

@@ -14,10 +14,12 @@
 //! - [`run`]: the embedded run; [`report`]: what it measured; [`model`]: model files
 //!   (`model.pb`, save / load).
 //! - [`serve`]: [`serve::Predictor`], feature rows and predictions for any (user, movie).
+//! - [`memory`]: peak resident memory per stage of a run (Linux).
 #![deny(missing_docs)]
 
 pub mod dataset;
 mod error;
+pub mod memory;
 pub mod model;
 pub mod report;
 pub mod run;

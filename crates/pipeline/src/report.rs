@@ -31,6 +31,10 @@ pub struct Report {
     pub audit: Vec<AuditEntry>,
     /// Seconds per stage.
     pub timings: Vec<(String, f64)>,
+    /// Peak resident memory (MiB) during each stage, memory held from earlier stages included
+    /// (see [`crate::memory`]); empty where the system cannot measure it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stage_peak_rss_mib: Vec<(String, f64)>,
     /// Wall time of the run.
     pub total_seconds: f64,
 }
@@ -148,6 +152,10 @@ impl Report {
         }
         let stages: Vec<String> = self.timings.iter().map(|(k, v)| format!("{k} {v:.1}s")).collect();
         let _ = writeln!(s, "  time        {:.1}s total: {}", self.total_seconds, stages.join(", "));
+        if !self.stage_peak_rss_mib.is_empty() {
+            let peaks: Vec<String> = self.stage_peak_rss_mib.iter().map(|(k, v)| format!("{k} {v:.0}")).collect();
+            let _ = writeln!(s, "  peak RSS    MiB per stage: {}", peaks.join(", "));
+        }
         s
     }
 }

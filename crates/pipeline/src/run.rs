@@ -47,6 +47,7 @@ pub async fn run_job_with(
     let wh_location = opts.warehouse.clone().unwrap_or_else(|| opts.out.join("warehouse").display().to_string());
     let warehouse = Warehouse::open(&wh_location)?;
     let mut timings = Vec::new();
+    let mut peaks = crate::memory::StagePeaks::start();
 
     // 1. Data: generated or given, then ingested.
     let t = Instant::now();
@@ -82,6 +83,7 @@ pub async fn run_job_with(
     };
     let ingest = reelforest_data::ingest(&data_dir, &ingest_opts, &warehouse, progress).await?;
     timings.push(("ingest".to_string(), t.elapsed().as_secs_f64()));
+    peaks.mark("ingest");
 
     // 2. Honest features.
     let t = Instant::now();
@@ -91,6 +93,7 @@ pub async fn run_job_with(
     let train_ds = Dataset::load(&ctx, "honest.train", &honest).await?;
     let test_ds = Dataset::load(&ctx, "honest.test", &honest).await?;
     timings.push(("features".to_string(), t.elapsed().as_secs_f64()));
+    peaks.mark("features");
 
     // 3. Tuning (fold-honest), one best configuration per task.
     let t = Instant::now();
@@ -100,6 +103,7 @@ pub async fn run_job_with(
         Some(_) => tune(&ctx, &warehouse, spec, &honest, progress, trainer).await?,
     };
     timings.push(("tuning".to_string(), t.elapsed().as_secs_f64()));
+    peaks.mark("tuning");
 
     // 4. Final fits on the whole training split, scored on the test split.
     let t = Instant::now();
@@ -147,6 +151,7 @@ pub async fn run_job_with(
         forests.push((task, forest, binned.mapper().clone()));
     }
     timings.push(("train+evaluate".to_string(), t.elapsed().as_secs_f64()));
+    peaks.mark("train+evaluate");
     // The tables and bins are done with: free them before the audit and the model file.
     drop(bins);
     drop((train_ds, test_ds));
@@ -175,6 +180,7 @@ pub async fn run_job_with(
         }
     }
     timings.push(("leakage audit".to_string(), t.elapsed().as_secs_f64()));
+    peaks.mark("leakage audit");
 
     // 6. Model and report.
     progress.stage(Stage::Publish);
@@ -191,6 +197,7 @@ pub async fn run_job_with(
         grid: grid_results,
         audit,
         timings,
+        stage_peak_rss_mib: peaks.into_peaks(),
         total_seconds: started.elapsed().as_secs_f64(),
     };
     write_report(&opts.out, &report)?;
