@@ -4,9 +4,9 @@
 //! written by `bench/lib/export_matrix.py` (little-endian f64, column-major, the columns in the
 //! model's feature order, NULL as NaN; then the `rating` and `good` labels as two more columns),
 //! and times batch prediction the way `reelforest run` scores a test split (`Forest::predict` for
-//! regression, `Forest::predict_proba` for classification, all threads of the rayon pool). One
-//! warm-up pass, then REPS timed passes (default 5); prints one JSON object with the median and
-//! every pass, plus RMSE / accuracy of the predictions so the driver can check they reproduce the
+//! regression, `Forest::predict_proba` for classification, all threads of the rayon pool). Three
+//! warm-up passes per task, then REPS timed passes each (default 5), the tasks alternating;
+//! prints one JSON object with the median and every pass, plus RMSE / accuracy of the predictions so the driver can check they reproduce the
 //! run's report bit for bit.
 use std::time::Instant;
 
@@ -37,28 +37,40 @@ fn main() {
     let rating = &values[cols * rows..(cols + 1) * rows];
     let good = &values[(cols + 1) * rows..];
 
-    let mut tasks = Vec::new();
-    for t in &model.tasks {
-        let regression = t.forest.task().num_classes() == 0;
-        let run = || -> Vec<f64> {
-            if regression {
-                t.forest.predict(&columns).unwrap_or_else(|e| die(&format!("predict: {e}")))
-            } else {
-                t.forest.predict_proba(&columns).unwrap_or_else(|e| die(&format!("predict_proba: {e}")))
-            }
-        };
-        let first = run();
-        let mut secs = Vec::with_capacity(reps);
-        for _ in 0..reps {
-            let started = Instant::now();
-            let p = run();
-            secs.push(started.elapsed().as_secs_f64());
-            assert_eq!(p.len(), first.len());
+    // Every task's passes alternate (regression, classification, regression, ...), after a
+    // warm-up of WARMUP passes each: the first task timed right after a heavy process exits
+    // (the `reelforest run` before this) ran up to 2x slower than the second when the tasks
+    // were timed one after the other, which alternation spreads over both.
+    const WARMUP: usize = 3;
+    let regression: Vec<bool> = model.tasks.iter().map(|t| t.forest.task().num_classes() == 0).collect();
+    let run = |i: usize| -> Vec<f64> {
+        let f = &model.tasks[i].forest;
+        if regression[i] {
+            f.predict(&columns).unwrap_or_else(|e| die(&format!("predict: {e}")))
+        } else {
+            f.predict_proba(&columns).unwrap_or_else(|e| die(&format!("predict_proba: {e}")))
         }
+    };
+    let firsts: Vec<Vec<f64>> = (0..model.tasks.len()).map(run).collect();
+    for _ in 1..WARMUP {
+        (0..model.tasks.len()).for_each(|i| drop(run(i)));
+    }
+    let mut secs = vec![Vec::with_capacity(reps); model.tasks.len()];
+    for _ in 0..reps {
+        for (i, s) in secs.iter_mut().enumerate() {
+            let started = Instant::now();
+            let p = run(i);
+            s.push(started.elapsed().as_secs_f64());
+            assert_eq!(p.len(), firsts[i].len());
+        }
+    }
+    let mut tasks = Vec::new();
+    for (i, t) in model.tasks.iter().enumerate() {
+        let (first, secs) = (&firsts[i], &secs[i]);
         let mut sorted = secs.clone();
         sorted.sort_by(f64::total_cmp);
         let median = sorted[sorted.len() / 2];
-        let check = if regression {
+        let check = if regression[i] {
             let mse = first.iter().zip(rating).map(|(p, y)| (p - y) * (p - y)).sum::<f64>() / rows as f64;
             format!("\"rmse\": {}", mse.sqrt())
         } else {
@@ -73,7 +85,7 @@ fn main() {
         };
         tasks.push(format!(
             "{{\"task\": \"{}\", \"trees\": {}, \"rows\": {rows}, \"predict_seconds\": {median}, \"predict_rows_per_second\": {}, \"passes\": {:?}, {check}}}",
-            if regression { "regression" } else { "classification" },
+            if regression[i] { "regression" } else { "classification" },
             t.forest.num_trees(),
             rows as f64 / median,
             secs
