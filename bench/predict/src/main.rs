@@ -6,8 +6,8 @@
 //! and times batch prediction the way `reelforest run` scores a test split (`Forest::predict` for
 //! regression, `Forest::predict_proba` for classification, all threads of the rayon pool). Three
 //! warm-up passes per task, then REPS timed passes each (default 5), the tasks alternating;
-//! prints one JSON object with the median and every pass, plus RMSE / accuracy of the predictions so the driver can check they reproduce the
-//! run's report bit for bit.
+//! prints one JSON object with the median and every pass, plus RMSE / accuracy of the
+//! predictions so the driver can check they reproduce the run's report bit for bit.
 use std::time::Instant;
 
 fn die(msg: &str) -> ! {
