@@ -552,21 +552,10 @@ impl QuantForest {
         };
         let (groups, rest) = block.as_chunks::<GROUP>();
         let (agroups, arest) = acc.split_at_mut(groups.len() * GROUP * width);
-        if width == 1 {
-            let vals = &h.leaf_values[..];
-            for (rows, a) in groups.iter().zip(agroups.as_chunks_mut::<GROUP>().0) {
-                let j = h.descend_group::<S>(rows);
-                for k in 0..GROUP {
-                    a[k] += vals[j[k]];
-                }
-            }
-            for (row, a) in rest.iter().zip(arest.iter_mut()) {
-                *a += vals[h.descend_one::<S>(row)];
-            }
-            return;
-        }
-        if width == 2 {
-            return Self::accumulate_fixed::<S, 2>(h, groups, rest, agroups, arest);
+        match width {
+            1 => return Self::accumulate_fixed::<S, 1>(h, groups, rest, agroups, arest),
+            2 => return Self::accumulate_fixed::<S, 2>(h, groups, rest, agroups, arest),
+            _ => {}
         }
         let add = |a: &mut [f64], j: usize| {
             a.iter_mut().zip(&h.leaf_values[j * width..(j + 1) * width]).for_each(|(a, v)| *a += *v);
@@ -583,7 +572,8 @@ impl QuantForest {
     }
 
     /// [`QuantForest::accumulate_block`]'s heap walk for `W` values per leaf known at compile
-    /// time (binary classification: `W = 2`), so the per-row adds are straight-line code.
+    /// time (regression: `W = 1`, binary classification: `W = 2`), so the per-row adds are
+    /// straight-line code.
     #[inline(always)]
     fn accumulate_fixed<const S: usize, const W: usize>(
         h: &HeapTree,
