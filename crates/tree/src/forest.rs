@@ -24,7 +24,7 @@ use crate::codec;
 use crate::error::{Error, Result};
 use crate::histogram::LocalReducer;
 use crate::learner::{argmax, grow_validated};
-use crate::model::{FlatTree, PATH_LANES, QuantForest, Tree};
+use crate::model::{BLOCK, FlatTree, PATH_LANES, QuantForest, TOP_CHUNK, Tree};
 use crate::sampler::{BagSpec, in_bag_mask};
 pub use crate::split::Impurity;
 
@@ -361,9 +361,6 @@ pub struct Forest {
     quant: Option<QuantForest>,
 }
 
-/// Rows per prediction block (the block's features stay in L1/L2 while every tree walks it).
-const BLOCK: usize = 256;
-
 /// Writes the ranks of rows `start..start + nb` of column-major `columns` row-major into `qb`
 /// (`stride` bytes per row, feature `f` at index `f`), straight from the columns.
 fn rank_columns<C: AsRef<[f64]>>(
@@ -580,10 +577,13 @@ impl Forest {
         let nt = self.trees.len();
         match &self.quant {
             Some(q) if QuantForest::row_bytes(nf) <= 512 => {
-                let leaves = |t: usize, qb: &[u8], stride: usize, _: &mut [T], cur: &mut [u32]| match stride {
-                    256 => q.leaves_block::<256>(t, qb.as_chunks().0, cur),
-                    _ => q.leaves_block::<512>(t, qb.as_chunks().0, cur),
-                };
+                let leaves =
+                    |t: usize, qb: &[u8], cols: &[[u8; TOP_CHUNK]], stride: usize, _: &mut [T], cur: &mut [u32]| {
+                        match stride {
+                            256 => q.leaves_block::<256>(t, qb.as_chunks().0, cols, cur),
+                            _ => q.leaves_block::<512>(t, qb.as_chunks().0, cols, cur),
+                        }
+                    };
                 self.ranked_blocks(q, &fill_ranks, out_per_row, out, leaves, emit);
             }
             _ => out.par_chunks_mut(BLOCK * out_per_row).enumerate().for_each_init(
@@ -602,8 +602,9 @@ impl Forest {
     }
 
     /// [`Forest::for_blocks_with`] on ranked rows of [`QuantForest::row_bytes`] bytes:
-    /// fills and completes each block, then `tree(t, block, stride, out_chunk, leaves_of_t)`
-    /// runs tree `t` over it (writing flat leaf ids, or summing into the output chunk), then
+    /// fills and completes each block and copies its top columns column-major (see
+    /// [`QuantForest::fill_top_columns`]), then `tree(t, block, top_cols, stride, out_chunk,
+    /// leaves_of_t)` runs tree `t` over it (writing flat leaf ids, or summing into the output chunk), then
     /// `emit(leaves, start, nb, out_chunk)`.
     fn ranked_blocks<T, H, W, F>(
         &self,
@@ -616,14 +617,15 @@ impl Forest {
     ) where
         T: Send,
         H: Fn(&QuantForest, usize, usize, usize, &mut [u8]) + Sync,
-        W: Fn(usize, &[u8], usize, &mut [T], &mut [u32]) + Sync,
+        W: Fn(usize, &[u8], &[[u8; TOP_CHUNK]], usize, &mut [T], &mut [u32]) + Sync,
         F: Fn(&[u32], usize, usize, &mut [T]) + Sync,
     {
         let nt = self.trees.len();
         let stride = QuantForest::row_bytes(self.num_features());
+        let top_chunks = q.num_top_columns() * (BLOCK / TOP_CHUNK);
         out.par_chunks_mut(BLOCK * out_per_row).enumerate().for_each_init(
-            || (vec![0u8; BLOCK * stride], vec![0u32; BLOCK * nt]),
-            |(qblock, leaves), (bi, chunk)| {
+            || (vec![0u8; BLOCK * stride], vec![[0u8; TOP_CHUNK]; top_chunks], vec![0u32; BLOCK * nt]),
+            |(qblock, cols, leaves), (bi, chunk)| {
                 let start = bi * BLOCK;
                 let nb = chunk.len() / out_per_row;
                 let qb = &mut qblock[..nb * stride];
@@ -633,8 +635,12 @@ impl Forest {
                     _ => q.complete_block::<512>(qb.as_chunks_mut().0),
                 }
                 let qb = &qblock[..nb * stride];
+                match stride {
+                    256 => q.fill_top_columns::<256>(qb.as_chunks().0, cols),
+                    _ => q.fill_top_columns::<512>(qb.as_chunks().0, cols),
+                }
                 for t in 0..nt {
-                    tree(t, qb, stride, chunk, &mut leaves[t * BLOCK..t * BLOCK + nb]);
+                    tree(t, qb, cols, stride, chunk, &mut leaves[t * BLOCK..t * BLOCK + nb]);
                 }
                 emit(leaves, start, nb, chunk);
             },
@@ -654,10 +660,13 @@ impl Forest {
                     rank_columns(q, columns, start, nb, stride, qb);
                 };
                 let flat = &self.flat;
-                let tree = |t: usize, qb: &[u8], stride: usize, chunk: &mut [f64], _: &mut [u32]| match stride {
-                    256 => q.accumulate_block::<256>(t, &flat[t], qb.as_chunks().0, chunk, width),
-                    _ => q.accumulate_block::<512>(t, &flat[t], qb.as_chunks().0, chunk, width),
-                };
+                let tree =
+                    |t: usize, qb: &[u8], cols: &[[u8; TOP_CHUNK]], stride: usize, chunk: &mut [f64], _: &mut [u32]| {
+                        match stride {
+                            256 => q.accumulate_block::<256>(t, &flat[t], qb.as_chunks().0, cols, chunk, width),
+                            _ => q.accumulate_block::<512>(t, &flat[t], qb.as_chunks().0, cols, chunk, width),
+                        }
+                    };
                 self.ranked_blocks(q, &fill_ranks, width, &mut out, tree, |_, _, _, _| {});
             }
             _ => self.for_blocks(columns, width, &mut out, |leaves, _, nb, chunk| {

@@ -371,6 +371,19 @@ pub(crate) const PATH_LANES: usize = 8;
 /// stay in registers and their independent walks hide each other's load latency.
 const GROUP: usize = 8;
 
+/// Rows per prediction block (the block's ranks stay in L1/L2 while every tree walks it).
+pub(crate) const BLOCK: usize = 256;
+
+/// Top levels of a [`HeapTree`] walked for a whole block at once by
+/// [`HeapTree::descend_top`], before the per-row walk takes over. A level of `2^l` nodes costs
+/// that many byte-wide vector compares per [`TOP_CHUNK`] rows, against one 8-instruction
+/// scalar step per row: cheaper for the first few levels only.
+const TOP_LEVELS: usize = 4;
+
+/// Rows the top walk handles together (four SSE2 registers of byte lanes; 64 measured a little
+/// faster than 32).
+pub(crate) const TOP_CHUNK: usize = 64;
+
 #[derive(Debug, Clone)]
 struct QuantTree {
     /// Flat nodes padded with self-looping leaves to a power-of-two length, so `id & mask`
@@ -401,17 +414,25 @@ struct HNode {
 
 /// A tree laid out as a complete binary tree of its depth `D`: a leaf above the last level
 /// sends every row left down a chain of dummy slots, so every row takes exactly `D` steps of
-/// `i = 2i + 1 + (rank > thr)` and ends on slot `2^D - 1 + j`, leaf `j` of the last level.
+/// `d = 2d + (rank > thr)` (1-based slots) and ends on slot `2^D + j`, leaf `j` of the last level.
 /// Against [`QNode`]s a step loads no child index and adds no missing-value bias: fewer
 /// instructions per step in the walk that dominates batch prediction.
 #[derive(Debug, Clone)]
 struct HeapTree {
+    /// The `2^(depth+1) - 1` slots, 1-based (`nodes[0]` is unused): the children of slot `d`
+    /// are `2d` and `2d + 1`, the last level is `2^depth..2^(depth+1)`, and the length is a
+    /// power of two so `d & (len - 1)` is always in bounds.
     nodes: Vec<HNode>,
     depth: usize,
     /// Flat id of the leaf behind last-level slot `j`.
     leaf_flat: Vec<u32>,
     /// The [`FlatTree`] values (`width` each) of that leaf, so sums need no second lookup.
     leaf_values: Vec<f64>,
+    /// Levels walked by [`HeapTree::descend_top`]: `min(depth, TOP_LEVELS)`.
+    top_levels: usize,
+    /// Slots `0..2^top_levels - 1` as (slot of the column in the column-major block, see
+    /// [`QuantForest::top_columns`], threshold).
+    top: Vec<(u16, u8)>,
 }
 
 impl HeapTree {
@@ -448,38 +469,86 @@ impl HeapTree {
                 stack.push((2 * slot + 2, n.left + 1));
             }
         }
-        Some(HeapTree { nodes, depth, leaf_flat, leaf_values })
+        // 1-based from here on: slot `i` moves to `i + 1`, the unused last slot drops off.
+        nodes.pop();
+        nodes.insert(0, leaf);
+        let top_levels = depth.min(TOP_LEVELS);
+        Some(HeapTree { nodes, depth, leaf_flat, leaf_values, top_levels, top: Vec::new() })
     }
 
-    /// Last-level slot reached by each row of a `GROUP` of rows.
+    /// Heap slot reached after [`HeapTree::top_levels`] levels by each row of a block, from
+    /// its column-major ranks `cols` ([`BLOCK`] bytes per column of
+    /// [`QuantForest::top_columns`]), for rows `0..n` rounded up to [`TOP_CHUNK`] (the rows
+    /// past `n` get garbage). Per level, every node of the level compares its column with its
+    /// threshold for all rows of a chunk, and a row keeps the outcome of the node it is at:
+    /// straight-line byte arithmetic the compiler turns into vector compares.
+    #[inline]
+    fn descend_top(&self, cols: &[[u8; TOP_CHUNK]], n: usize, top: &mut [u8; BLOCK]) {
+        const CHUNKS: usize = BLOCK / TOP_CHUNK;
+        let (out, _) = top.as_chunks_mut::<TOP_CHUNK>();
+        for (ci, out) in out.iter_mut().enumerate().take(n.div_ceil(TOP_CHUNK)) {
+            let mut c = [0u8; TOP_CHUNK];
+            for level in 0..self.top_levels {
+                let first = (1usize << level) - 1;
+                let mut right = [0u8; TOP_CHUNK];
+                for (i, &(col, thr)) in self.top[first..2 * first + 1].iter().enumerate() {
+                    let id = (first + i) as u8;
+                    let x = &cols[usize::from(col) * CHUNKS + ci];
+                    // Byte masks (0 or 0xFF), as the vector compares produce them.
+                    for r in 0..TOP_CHUNK {
+                        right[r] |= u8::from(c[r] == id).wrapping_neg() & u8::from(x[r] > thr).wrapping_neg();
+                    }
+                }
+                for r in 0..TOP_CHUNK {
+                    c[r] = (2 * c[r] + 1).wrapping_sub(right[r]);
+                }
+            }
+            *out = c;
+        }
+    }
+
+    /// Last-level slot reached by each row of a `GROUP` of rows, from the slots `top` that
+    /// [`HeapTree::descend_top`] left them at.
     #[inline(always)]
-    fn descend_group<const S: usize>(&self, rows: &[[u8; S]; GROUP]) -> [usize; GROUP] {
+    fn descend_group<const S: usize>(&self, rows: &[[u8; S]; GROUP], top: &[u8; GROUP]) -> [usize; GROUP] {
         let nodes = &self.nodes[..];
         let mask = nodes.len() - 1;
-        let mut c = [0usize; GROUP];
-        for _ in 0..self.depth {
+        // 1-based slots (see `HeapTree::nodes`): a step is `d = 2d + (rank > thr)`, a compare
+        // and an add-with-carry.
+        let mut d = top.map(|t| usize::from(t) + 1);
+        for _ in self.top_levels..self.depth {
             for k in 0..GROUP {
-                let n = nodes[c[k] & mask];
+                let n = nodes[d[k] & mask];
                 let q = rows[k][usize::from(n.column) & (S - 1)];
-                c[k] = 2 * c[k] + 1 + usize::from(q > n.thr);
+                d[k] = 2 * d[k] + usize::from(q > n.thr);
             }
         }
-        let first = (1usize << self.depth) - 1;
-        c.map(|x| x - first)
+        let first = 1usize << self.depth;
+        d.map(|x| x - first)
     }
 
     /// [`HeapTree::descend_group`] for one row.
     #[inline(always)]
-    fn descend_one<const S: usize>(&self, row: &[u8; S]) -> usize {
+    fn descend_one<const S: usize>(&self, row: &[u8; S], top: u8) -> usize {
         let nodes = &self.nodes[..];
         let mask = nodes.len() - 1;
-        let mut c = 0usize;
-        for _ in 0..self.depth {
-            let n = nodes[c & mask];
-            c = 2 * c + 1 + usize::from(row[usize::from(n.column) & (S - 1)] > n.thr);
+        let mut d = usize::from(top) + 1;
+        for _ in self.top_levels..self.depth {
+            let n = nodes[d & mask];
+            d = 2 * d + usize::from(row[usize::from(n.column) & (S - 1)] > n.thr);
         }
-        c - ((1usize << self.depth) - 1)
+        d - (1usize << self.depth)
     }
+}
+
+/// A block of ranked rows split into [`GROUP`]s and the rest, with the slots
+/// [`HeapTree::descend_top`] left each row at.
+#[derive(Debug, Clone, Copy)]
+struct Walks<'a, const S: usize> {
+    groups: &'a [[[u8; S]; GROUP]],
+    tgroups: &'a [[u8; GROUP]],
+    rest: &'a [[u8; S]],
+    trest: &'a [u8],
 }
 
 /// The forest with every feature value replaced by its rank among the forest's thresholds on
@@ -494,6 +563,9 @@ pub(crate) struct QuantForest {
     /// Features with a split that sends missing values left (their column `nf + f` of a
     /// ranked row is read by [`HeapTree`]s).
     missing_left: Vec<usize>,
+    /// Columns of a ranked row read by the top levels of some [`HeapTree`], in the order
+    /// [`QuantForest::fill_top_columns`] lays them out column-major.
+    top_columns: Vec<u16>,
 }
 
 impl QuantForest {
@@ -505,6 +577,26 @@ impl QuantForest {
         self.cuts.iter().map(vec_bytes).sum::<usize>()
             + self.trees.iter().map(|t| vec_bytes(&t.nodes) + heap(t)).sum::<usize>()
             + vec_bytes(&self.missing_left)
+            + vec_bytes(&self.top_columns)
+    }
+
+    /// Number of columns [`QuantForest::fill_top_columns`] writes.
+    pub(crate) fn num_top_columns(&self) -> usize {
+        self.top_columns.len()
+    }
+
+    /// Copies the [`QuantForest::top_columns`] of a completed block of ranked rows
+    /// column-major into `cols` ([`BLOCK`] bytes per column, so [`TOP_CHUNK`] chunks of
+    /// `BLOCK / TOP_CHUNK` per column), for [`HeapTree::descend_top`].
+    #[inline]
+    pub(crate) fn fill_top_columns<const S: usize>(&self, block: &[[u8; S]], cols: &mut [[u8; TOP_CHUNK]]) {
+        let flat = cols.as_flattened_mut();
+        for (out, &c) in flat.chunks_exact_mut(BLOCK).zip(&self.top_columns) {
+            let c = usize::from(c) & (S - 1);
+            for (o, row) in out.iter_mut().zip(block) {
+                *o = row[c];
+            }
+        }
     }
 
     /// Bytes per ranked row for `nf` features: a power of two holding both rank columns of
@@ -539,6 +631,7 @@ impl QuantForest {
         t: usize,
         flat: &FlatTree,
         block: &[[u8; S]],
+        cols: &[[u8; TOP_CHUNK]],
         acc: &mut [f64],
         width: usize,
     ) {
@@ -550,24 +643,28 @@ impl QuantForest {
             }
             return;
         };
+        let mut top = [0u8; BLOCK];
+        h.descend_top(cols, block.len(), &mut top);
         let (groups, rest) = block.as_chunks::<GROUP>();
+        let (tgroups, trest) = top[..block.len()].as_chunks::<GROUP>();
         let (agroups, arest) = acc.split_at_mut(groups.len() * GROUP * width);
+        let walks = Walks { groups, tgroups, rest, trest };
         match width {
-            1 => return Self::accumulate_fixed::<S, 1>(h, groups, rest, agroups, arest),
-            2 => return Self::accumulate_fixed::<S, 2>(h, groups, rest, agroups, arest),
+            1 => return Self::accumulate_fixed::<S, 1>(h, walks, agroups, arest),
+            2 => return Self::accumulate_fixed::<S, 2>(h, walks, agroups, arest),
             _ => {}
         }
         let add = |a: &mut [f64], j: usize| {
             a.iter_mut().zip(&h.leaf_values[j * width..(j + 1) * width]).for_each(|(a, v)| *a += *v);
         };
-        for (rows, a) in groups.iter().zip(agroups.chunks_exact_mut(GROUP * width)) {
-            let j = h.descend_group::<S>(rows);
+        for ((rows, t), a) in groups.iter().zip(tgroups).zip(agroups.chunks_exact_mut(GROUP * width)) {
+            let j = h.descend_group::<S>(rows, t);
             for (k, a) in a.chunks_exact_mut(width).enumerate() {
                 add(a, j[k]);
             }
         }
-        for (row, a) in rest.iter().zip(arest.chunks_exact_mut(width)) {
-            add(a, h.descend_one::<S>(row));
+        for ((row, &t), a) in rest.iter().zip(trest).zip(arest.chunks_exact_mut(width)) {
+            add(a, h.descend_one::<S>(row, t));
         }
     }
 
@@ -577,14 +674,14 @@ impl QuantForest {
     #[inline(always)]
     fn accumulate_fixed<const S: usize, const W: usize>(
         h: &HeapTree,
-        groups: &[[[u8; S]; GROUP]],
-        rest: &[[u8; S]],
+        walks: Walks<'_, S>,
         agroups: &mut [f64],
         arest: &mut [f64],
     ) {
+        let Walks { groups, tgroups, rest, trest } = walks;
         let (vals, _) = h.leaf_values.as_chunks::<W>();
-        for (rows, a) in groups.iter().zip(agroups.as_chunks_mut::<W>().0.chunks_exact_mut(GROUP)) {
-            let j = h.descend_group::<S>(rows);
+        for ((rows, t), a) in groups.iter().zip(tgroups).zip(agroups.as_chunks_mut::<W>().0.chunks_exact_mut(GROUP)) {
+            let j = h.descend_group::<S>(rows, t);
             for k in 0..GROUP {
                 let v = &vals[j[k]];
                 for w in 0..W {
@@ -592,8 +689,8 @@ impl QuantForest {
                 }
             }
         }
-        for (row, a) in rest.iter().zip(arest.as_chunks_mut::<W>().0) {
-            let v = &vals[h.descend_one::<S>(row)];
+        for ((row, &t), a) in rest.iter().zip(trest).zip(arest.as_chunks_mut::<W>().0) {
+            let v = &vals[h.descend_one::<S>(row, t)];
             for w in 0..W {
                 a[w] += v[w];
             }
@@ -603,18 +700,27 @@ impl QuantForest {
     /// Flat leaf ids of a block of ranked rows (completed) in tree `t`, through the heap
     /// layout when the tree has one.
     #[inline]
-    pub(crate) fn leaves_block<const S: usize>(&self, t: usize, block: &[[u8; S]], cur: &mut [u32]) {
+    pub(crate) fn leaves_block<const S: usize>(
+        &self,
+        t: usize,
+        block: &[[u8; S]],
+        cols: &[[u8; TOP_CHUNK]],
+        cur: &mut [u32],
+    ) {
         let Some(h) = &self.trees[t].heap else {
             return self.descend_block::<S>(t, block, cur);
         };
+        let mut top = [0u8; BLOCK];
+        h.descend_top(cols, block.len(), &mut top);
         let (groups, rest) = block.as_chunks::<GROUP>();
+        let (tgroups, trest) = top[..block.len()].as_chunks::<GROUP>();
         let (cgroups, crest) = cur.as_chunks_mut::<GROUP>();
-        for (rows, cg) in groups.iter().zip(cgroups.iter_mut()) {
-            let j = h.descend_group::<S>(rows);
+        for ((rows, t), cg) in groups.iter().zip(tgroups).zip(cgroups.iter_mut()) {
+            let j = h.descend_group::<S>(rows, t);
             *cg = j.map(|j| h.leaf_flat[j]);
         }
-        for (row, c) in rest.iter().zip(crest.iter_mut()) {
-            *c = h.leaf_flat[h.descend_one::<S>(row)];
+        for ((row, &t), c) in rest.iter().zip(trest).zip(crest.iter_mut()) {
+            *c = h.leaf_flat[h.descend_one::<S>(row, t)];
         }
     }
 
@@ -638,7 +744,7 @@ impl QuantForest {
                 return None;
             }
         }
-        let trees: Vec<QuantTree> = flat
+        let mut trees: Vec<QuantTree> = flat
             .iter()
             .map(|t| {
                 let mut nodes: Vec<QNode> = t
@@ -674,7 +780,30 @@ impl QuantForest {
             }
         }
         let missing_left = (0..num_features).filter(|&f| missing_left[f]).collect();
-        Some(QuantForest { cuts, trees, missing_left })
+        // The columns the top levels read, each given a slot of the column-major block; a
+        // leaf's slot (threshold 255: every row goes left) reads whichever column is first.
+        let mut top_columns: Vec<u16> = Vec::new();
+        for t in &mut trees {
+            let Some(h) = t.heap.as_mut() else { continue };
+            let slots = (1usize << h.top_levels) - 1;
+            h.top = h.nodes[1..=slots]
+                .iter()
+                .map(|n| {
+                    if n.thr == u8::MAX {
+                        return (0, n.thr);
+                    }
+                    let slot = top_columns.iter().position(|&c| c == n.column).unwrap_or_else(|| {
+                        top_columns.push(n.column);
+                        top_columns.len() - 1
+                    });
+                    (slot as u16, n.thr)
+                })
+                .collect();
+        }
+        if top_columns.is_empty() {
+            top_columns.push(0);
+        }
+        Some(QuantForest { cuts, trees, missing_left, top_columns })
     }
 
     /// Rank of a raw value of feature `f`: the number of the feature's thresholds below `x`

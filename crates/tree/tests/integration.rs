@@ -575,30 +575,34 @@ fn chain_tree(index: u32, depth: u32) -> Tree {
 
 #[test]
 fn shallow_and_deep_trees_predict_like_the_pointer_walk() {
-    // Depth 4 and 9 get the heap layout, 20 does not: the batch paths must agree with walking
-    // the nodes, bit for bit, with missing values going either way.
-    let trees = vec![chain_tree(0, 4), chain_tree(1, 20), chain_tree(2, 9)];
-    let forest = Forest::from_trees(&ForestParams { num_trees: 3, ..ForestParams::regression() }, 2, trees).unwrap();
-    let mut x0: Vec<f64> = (0..600).map(|i| f64::from(i % 25) - 1.5 + f64::from(i % 3) * 0.5).collect();
-    let mut x1: Vec<f64> = (0..600).map(|i| f64::from(i % 4) * 0.3).collect();
-    for i in (0..600).step_by(7) {
-        x0[i] = f64::NAN;
+    // Depths 1 to 10 get the heap layout (whose first levels are walked a block at a time,
+    // the rest row by row), 21 does not: the batch paths must agree with walking the nodes,
+    // bit for bit, with missing values going either way. 603 rows: the last block is not a
+    // whole number of the top walk's chunks nor of the row walk's groups.
+    let trees = vec![chain_tree(0, 3), chain_tree(1, 20), chain_tree(2, 8), chain_tree(3, 0), chain_tree(4, 1)];
+    let nt = trees.len();
+    let forest = Forest::from_trees(&ForestParams { num_trees: nt, ..ForestParams::regression() }, 2, trees).unwrap();
+    let n = 603;
+    let mut x0: Vec<f64> = (0..n).map(|i| f64::from(i % 25) - 1.5 + f64::from(i % 3) * 0.5).collect();
+    let mut x1: Vec<f64> = (0..n).map(|i| f64::from(i % 4) * 0.3).collect();
+    for i in (0..n).step_by(7) {
+        x0[i as usize] = f64::NAN;
     }
-    for i in (0..600).step_by(5) {
-        x1[i] = f64::NAN;
+    for i in (0..n).step_by(5) {
+        x1[i as usize] = f64::NAN;
     }
     let cols = vec![x0, x1];
     let pred = forest.predict(&cols).unwrap();
     let leaves = forest.predict_leaves(&cols).unwrap();
-    for i in 0..600 {
+    for i in 0..n as usize {
         let row = [cols[0][i], cols[1][i]];
         let mut sum = 0.0;
         for (t, tree) in forest.trees().iter().enumerate() {
             let leaf = tree.leaf_index(&row);
-            assert_eq!(leaves[i * 3 + t] as usize, leaf, "row {i} tree {t}");
+            assert_eq!(leaves[i * nt + t] as usize, leaf, "row {i} tree {t}");
             sum += tree.nodes()[leaf].prediction;
         }
-        assert_eq!(pred[i].to_bits(), (sum / 3.0).to_bits(), "row {i}");
+        assert_eq!(pred[i].to_bits(), (sum / nt as f64).to_bits(), "row {i}");
         assert_eq!(pred[i], forest.predict_row(&row).unwrap());
     }
 }
