@@ -602,10 +602,10 @@ impl Forest {
     }
 
     /// [`Forest::for_blocks_with`] on ranked rows of [`QuantForest::row_bytes`] bytes:
-    /// fills and completes each block and copies its top columns column-major (see
-    /// [`QuantForest::fill_top_columns`]), then `tree(t, block, top_cols, stride, out_chunk,
-    /// leaves_of_t)` runs tree `t` over it (writing flat leaf ids, or summing into the output chunk), then
-    /// `emit(leaves, start, nb, out_chunk)`.
+    /// fills and completes each block (with its top columns column-major, see
+    /// [`QuantForest::complete_block`]), then `tree(t, block, top_cols, stride, out_chunk,
+    /// leaves_of_t)` runs tree `t` over it (writing flat leaf ids, or summing into the output
+    /// chunk), then `emit(leaves, start, nb, out_chunk)`.
     fn ranked_blocks<T, H, W, F>(
         &self,
         q: &QuantForest,
@@ -631,14 +631,10 @@ impl Forest {
                 let qb = &mut qblock[..nb * stride];
                 fill_ranks(q, start, nb, stride, qb);
                 match stride {
-                    256 => q.complete_block::<256>(qb.as_chunks_mut().0),
-                    _ => q.complete_block::<512>(qb.as_chunks_mut().0),
+                    256 => q.complete_block::<256>(qb.as_chunks_mut().0, cols),
+                    _ => q.complete_block::<512>(qb.as_chunks_mut().0, cols),
                 }
                 let qb = &qblock[..nb * stride];
-                match stride {
-                    256 => q.fill_top_columns::<256>(qb.as_chunks().0, cols),
-                    _ => q.fill_top_columns::<512>(qb.as_chunks().0, cols),
-                }
                 for t in 0..nt {
                     tree(t, qb, cols, stride, chunk, &mut leaves[t * BLOCK..t * BLOCK + nb]);
                 }

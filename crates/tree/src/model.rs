@@ -430,7 +430,8 @@ struct HeapTree {
     leaf_values: Vec<f64>,
     /// Levels walked by [`HeapTree::descend_top`]: `min(depth, TOP_LEVELS)`.
     top_levels: usize,
-    /// Slots `0..2^top_levels - 1` as (slot of the column in the column-major block, see
+    /// Slots `0..2^top_levels` (1-based like `nodes`; slot 0 unused) as (slot of the column in
+    /// the column-major block, see
     /// [`QuantForest::top_columns`], threshold).
     top: Vec<(u16, u8)>,
 }
@@ -444,11 +445,11 @@ impl HeapTree {
         let width = t.width;
         let leaf = HNode { column: 0, thr: u8::MAX };
         let mut nodes = vec![leaf; 1 << (depth + 1)];
-        let first_leaf = (1usize << depth) - 1;
+        let first_leaf = 1usize << depth;
         let mut leaf_flat = vec![0u32; 1 << depth];
         let mut leaf_values = vec![0.0; (1 << depth) * width];
         // (slot, flat id): flat ids of real nodes, following dummy chains below early leaves.
-        let mut stack = vec![(0usize, 0u32)];
+        let mut stack = vec![(1usize, 0u32)];
         while let Some((slot, id)) = stack.pop() {
             if slot >= first_leaf {
                 let j = slot - first_leaf;
@@ -458,20 +459,17 @@ impl HeapTree {
             }
             let n = t.nodes[id as usize];
             if n.left == id {
-                stack.push((2 * slot + 1, id)); // a leaf: every row goes left
+                stack.push((2 * slot, id)); // a leaf: every row goes left
             } else {
                 let q = qnodes[id as usize];
                 let f = usize::from(q.feature);
                 // `q.thr` carries the missing-left bias; the heap slot takes the plain rank.
                 let (column, thr) = if q.bias == 1 { (nf + f, q.thr - 1) } else { (f, q.thr) };
                 nodes[slot] = HNode { column: u16::try_from(column).ok()?, thr };
-                stack.push((2 * slot + 1, n.left));
-                stack.push((2 * slot + 2, n.left + 1));
+                stack.push((2 * slot, n.left));
+                stack.push((2 * slot + 1, n.left + 1));
             }
         }
-        // 1-based from here on: slot `i` moves to `i + 1`, the unused last slot drops off.
-        nodes.pop();
-        nodes.insert(0, leaf);
         let top_levels = depth.min(TOP_LEVELS);
         Some(HeapTree { nodes, depth, leaf_flat, leaf_values, top_levels, top: Vec::new() })
     }
@@ -487,11 +485,11 @@ impl HeapTree {
         const CHUNKS: usize = BLOCK / TOP_CHUNK;
         let (out, _) = top.as_chunks_mut::<TOP_CHUNK>();
         for (ci, out) in out.iter_mut().enumerate().take(n.div_ceil(TOP_CHUNK)) {
-            let mut c = [0u8; TOP_CHUNK];
+            let mut c = [1u8; TOP_CHUNK];
             for level in 0..self.top_levels {
-                let first = (1usize << level) - 1;
+                let first = 1usize << level;
                 let mut right = [0u8; TOP_CHUNK];
-                for (i, &(col, thr)) in self.top[first..2 * first + 1].iter().enumerate() {
+                for (i, &(col, thr)) in self.top[first..2 * first].iter().enumerate() {
                     let id = (first + i) as u8;
                     let x = &cols[usize::from(col) * CHUNKS + ci];
                     // Byte masks (0 or 0xFF), as the vector compares produce them.
@@ -500,7 +498,7 @@ impl HeapTree {
                     }
                 }
                 for r in 0..TOP_CHUNK {
-                    c[r] = (2 * c[r] + 1).wrapping_sub(right[r]);
+                    c[r] = (2 * c[r]).wrapping_sub(right[r]);
                 }
             }
             *out = c;
@@ -513,9 +511,7 @@ impl HeapTree {
     fn descend_group<const S: usize>(&self, rows: &[[u8; S]; GROUP], top: &[u8; GROUP]) -> [usize; GROUP] {
         let nodes = &self.nodes[..];
         let mask = nodes.len() - 1;
-        // 1-based slots (see `HeapTree::nodes`): a step is `d = 2d + (rank > thr)`, a compare
-        // and an add-with-carry.
-        let mut d = top.map(|t| usize::from(t) + 1);
+        let mut d = top.map(usize::from);
         for _ in self.top_levels..self.depth {
             for k in 0..GROUP {
                 let n = nodes[d[k] & mask];
@@ -532,7 +528,7 @@ impl HeapTree {
     fn descend_one<const S: usize>(&self, row: &[u8; S], top: u8) -> usize {
         let nodes = &self.nodes[..];
         let mask = nodes.len() - 1;
-        let mut d = usize::from(top) + 1;
+        let mut d = usize::from(top);
         for _ in self.top_levels..self.depth {
             let n = nodes[d & mask];
             d = 2 * d + usize::from(row[usize::from(n.column) & (S - 1)] > n.thr);
@@ -551,6 +547,19 @@ struct Walks<'a, const S: usize> {
     trest: &'a [u8],
 }
 
+impl<'a, const S: usize> Walks<'a, S> {
+    /// Runs `h`'s top walk over `block` (its top columns in `cols`) into `top`, then splits
+    /// the rows and their slots into groups and the rest.
+    #[inline(always)]
+    fn new(h: &HeapTree, block: &'a [[u8; S]], cols: &[[u8; TOP_CHUNK]], top: &'a mut [u8; BLOCK]) -> Self {
+        h.descend_top(cols, block.len(), top);
+        let top: &'a [u8; BLOCK] = top;
+        let (groups, rest) = block.as_chunks::<GROUP>();
+        let (tgroups, trest) = top[..block.len()].as_chunks::<GROUP>();
+        Walks { groups, tgroups, rest, trest }
+    }
+}
+
 /// The forest with every feature value replaced by its rank among the forest's thresholds on
 /// that feature (`x <= cut[j]` iff `rank(x) <= j`), so traversal compares bytes and a block of
 /// rows plus a tree fit in L1. Same node layout (and leaf ids) as the [`FlatTree`]s. Only built
@@ -564,7 +573,7 @@ pub(crate) struct QuantForest {
     /// ranked row is read by [`HeapTree`]s).
     missing_left: Vec<usize>,
     /// Columns of a ranked row read by the top levels of some [`HeapTree`], in the order
-    /// [`QuantForest::fill_top_columns`] lays them out column-major.
+    /// [`QuantForest::complete_block`] lays them out column-major.
     top_columns: Vec<u16>,
 }
 
@@ -580,23 +589,9 @@ impl QuantForest {
             + vec_bytes(&self.top_columns)
     }
 
-    /// Number of columns [`QuantForest::fill_top_columns`] writes.
+    /// Number of columns [`QuantForest::complete_block`] copies column-major.
     pub(crate) fn num_top_columns(&self) -> usize {
         self.top_columns.len()
-    }
-
-    /// Copies the [`QuantForest::top_columns`] of a completed block of ranked rows
-    /// column-major into `cols` ([`BLOCK`] bytes per column, so [`TOP_CHUNK`] chunks of
-    /// `BLOCK / TOP_CHUNK` per column), for [`HeapTree::descend_top`].
-    #[inline]
-    pub(crate) fn fill_top_columns<const S: usize>(&self, block: &[[u8; S]], cols: &mut [[u8; TOP_CHUNK]]) {
-        let flat = cols.as_flattened_mut();
-        for (out, &c) in flat.chunks_exact_mut(BLOCK).zip(&self.top_columns) {
-            let c = usize::from(c) & (S - 1);
-            for (o, row) in out.iter_mut().zip(block) {
-                *o = row[c];
-            }
-        }
     }
 
     /// Bytes per ranked row for `nf` features: a power of two holding both rank columns of
@@ -610,14 +605,22 @@ impl QuantForest {
 
     /// Completes ranked rows whose ranks of feature `f` are at index `f` (missing:
     /// [`QMISSING`]) with the column [`HeapTree`]s read for splits sending missing values
-    /// left: index `nf + f`, the same rank with missing as 0 (`0 > thr` never holds).
+    /// left: index `nf + f`, the same rank with missing as 0 (`0 > thr` never holds). Then
+    /// copies the block's [`QuantForest::top_columns`] column-major into `cols` ([`BLOCK`]
+    /// bytes per column, so `BLOCK / TOP_CHUNK` chunks each) for [`HeapTree::descend_top`].
     #[inline]
-    pub(crate) fn complete_block<const S: usize>(&self, block: &mut [[u8; S]]) {
+    pub(crate) fn complete_block<const S: usize>(&self, block: &mut [[u8; S]], cols: &mut [[u8; TOP_CHUNK]]) {
         let nf = self.cuts.len();
-        for row in block {
+        for row in block.iter_mut() {
             for &f in &self.missing_left {
                 let q = row[f];
                 row[(nf + f) & (S - 1)] = if q == QMISSING { 0 } else { q };
+            }
+        }
+        for (out, &c) in cols.as_flattened_mut().chunks_exact_mut(BLOCK).zip(&self.top_columns) {
+            let c = usize::from(c) & (S - 1);
+            for (o, row) in out.iter_mut().zip(block.iter()) {
+                *o = row[c];
             }
         }
     }
@@ -644,11 +647,9 @@ impl QuantForest {
             return;
         };
         let mut top = [0u8; BLOCK];
-        h.descend_top(cols, block.len(), &mut top);
-        let (groups, rest) = block.as_chunks::<GROUP>();
-        let (tgroups, trest) = top[..block.len()].as_chunks::<GROUP>();
+        let walks = Walks::new(h, block, cols, &mut top);
+        let Walks { groups, tgroups, rest, trest } = walks;
         let (agroups, arest) = acc.split_at_mut(groups.len() * GROUP * width);
-        let walks = Walks { groups, tgroups, rest, trest };
         match width {
             1 => return Self::accumulate_fixed::<S, 1>(h, walks, agroups, arest),
             2 => return Self::accumulate_fixed::<S, 2>(h, walks, agroups, arest),
@@ -711,9 +712,7 @@ impl QuantForest {
             return self.descend_block::<S>(t, block, cur);
         };
         let mut top = [0u8; BLOCK];
-        h.descend_top(cols, block.len(), &mut top);
-        let (groups, rest) = block.as_chunks::<GROUP>();
-        let (tgroups, trest) = top[..block.len()].as_chunks::<GROUP>();
+        let Walks { groups, tgroups, rest, trest } = Walks::new(h, block, cols, &mut top);
         let (cgroups, crest) = cur.as_chunks_mut::<GROUP>();
         for ((rows, t), cg) in groups.iter().zip(tgroups).zip(cgroups.iter_mut()) {
             let j = h.descend_group::<S>(rows, t);
@@ -785,8 +784,7 @@ impl QuantForest {
         let mut top_columns: Vec<u16> = Vec::new();
         for t in &mut trees {
             let Some(h) = t.heap.as_mut() else { continue };
-            let slots = (1usize << h.top_levels) - 1;
-            h.top = h.nodes[1..=slots]
+            h.top = h.nodes[..1 << h.top_levels]
                 .iter()
                 .map(|n| {
                     if n.thr == u8::MAX {
