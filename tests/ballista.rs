@@ -19,7 +19,7 @@
 //! Readiness is polled (scheduler and executor `/readyz`, warehouse files) with deadlines; the
 //! scheduler listens on port 0 and prints its address, executors get free ports.
 
-use reelforest_e2e::{Sandbox, binary, datasets, executor_args, free_port};
+use reelforest_e2e::{Sandbox, binary, datasets, executor_args, free_port, wait_until};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -27,7 +27,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const STARTUP: Duration = Duration::from_secs(60);
 
@@ -108,14 +108,8 @@ fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
     Some((status, body))
 }
 
-/// Polls `cond` until it holds or `timeout` passes; panics with `what` and `context()`.
-fn wait_until(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool, context: impl Fn() -> String) {
-    let deadline = Instant::now() + timeout;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}\n{}", context());
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+/// How often the waits below look at a condition (see [`wait_until`]).
+const POLL: Duration = Duration::from_millis(100);
 
 /// One scheduler and its executors.
 struct Cluster {
@@ -151,6 +145,7 @@ impl Cluster {
         let addr: SocketAddr = addr.parse().expect("scheduler address");
         wait_until(
             STARTUP,
+            POLL,
             "scheduler /healthz",
             || http_get(addr, "/healthz").is_some_and(|(s, _)| s == 200),
             || scheduler.log_tail(),
@@ -162,6 +157,7 @@ impl Cluster {
         let c = &cluster;
         wait_until(
             STARTUP,
+            POLL,
             "scheduler /readyz (all executors registered)",
             || http_get(c.addr, "/readyz").is_some_and(|(s, _)| s == 200),
             || c.logs(),
@@ -178,6 +174,7 @@ impl Cluster {
         let health: SocketAddr = health.parse().expect("health address");
         wait_until(
             STARTUP,
+            POLL,
             "executor /readyz (registered, heartbeating)",
             || http_get(health, "/readyz").is_some_and(|(s, _)| s == 200),
             || exec.log_tail(),
@@ -365,21 +362,29 @@ fn kill_during_features(sb: &Sandbox, cluster: &mut Cluster, run: &str, victim: 
         .spawn()
         .expect("spawn features");
     let work = sb.path().join(format!("executor-{victim}-work"));
-    let deadline = Instant::now() + Duration::from_secs(600);
-    let job = loop {
-        let holds = |job: &String| std::fs::read_dir(work.join(job)).is_ok_and(|mut d| d.next().is_some());
-        if let Some(job) = running_jobs_midway(cluster.addr).into_iter().find(holds) {
-            break job;
-        }
-        if let Some(status) = child.try_wait().expect("poll features") {
-            panic!(
-                "features ended ({status}) before a job ran midway on executor-{victim}: nothing to kill\n{}",
-                cluster.logs()
-            );
-        }
-        assert!(Instant::now() < deadline, "no job ran midway on executor-{victim}\n{}", cluster.logs());
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let holds = |job: &String| std::fs::read_dir(work.join(job)).is_ok_and(|mut d| d.next().is_some());
+    let mut job = None;
+    // Looked at every 20 ms: the window in which a job runs midway is short.
+    let midway = format!("a job running midway on executor-{victim}");
+    wait_until(
+        Duration::from_secs(600),
+        Duration::from_millis(20),
+        &midway,
+        || {
+            job = running_jobs_midway(cluster.addr).into_iter().find(holds);
+            if job.is_none()
+                && let Some(status) = child.try_wait().expect("poll features")
+            {
+                panic!(
+                    "features ended ({status}) before a job ran midway on executor-{victim}: nothing to kill\n{}",
+                    cluster.logs()
+                );
+            }
+            job.is_some()
+        },
+        || cluster.logs(),
+    );
+    let job = job.expect("the wait returned, so a job was found");
     cluster.executors[victim].kill9();
     eprintln!("killed executor-{victim} (kill -9) while job {job} was running");
     // A job that never ends after the kill is a failure, not a hung test run: a thread waits for
@@ -461,7 +466,13 @@ fn executor_killed_during_feature_sql_is_retried() {
         // Ballista noticed (its log lines, not ours): within the executor timeout at the latest.
         let removed = format!("Removing executor executor-{victim}");
         let log = || std::fs::read_to_string(&cluster.scheduler.log).expect("scheduler log");
-        wait_until(Duration::from_secs(30), &removed, || log().contains(&removed), || cluster.scheduler.log_tail());
+        wait_until(
+            Duration::from_secs(30),
+            POLL,
+            &removed,
+            || log().contains(&removed),
+            || cluster.scheduler.log_tail(),
+        );
         let reruns = rerun_lines(&log(), &format!("executor-{victim}"));
         if !reruns.is_empty() {
             eprintln!("Ballista reran the lost work:\n{}", reruns.join("\n"));

@@ -4,10 +4,29 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// `../shared/datasets` beside the repository.
 pub fn datasets() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets")
+}
+
+/// Polls `cond` every `every` until it holds; panics with `what` and `context()` once
+/// `timeout` has passed. For conditions no event announces (an HTTP endpoint turning ready, a
+/// job showing up in another process's status or work directory): the interval only says how
+/// often to look, the condition is what the caller waits for.
+pub fn wait_until(
+    timeout: Duration,
+    every: Duration,
+    what: &str,
+    mut cond: impl FnMut() -> bool,
+    context: impl Fn() -> String,
+) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}\n{}", context());
+        std::thread::sleep(every);
+    }
 }
 
 /// A loopback port nobody listens on right now (bound, then released).

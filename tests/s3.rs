@@ -18,14 +18,14 @@
 //! "all executors registered" has no event; it is polled on the scheduler's `/readyz` with a
 //! deadline, as in `tests/ballista.rs`.
 
-use reelforest_e2e::{Run, binary, datasets, executor_args, free_port};
+use reelforest_e2e::{Run, binary, datasets, executor_args, free_port, wait_until};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const BUCKET: &str = "reelforest-wh";
 const STARTUP: Duration = Duration::from_secs(90);
@@ -292,16 +292,13 @@ fn warehouse_on_s3_end_to_end() {
         let executor_cmd = reelforest(d, &env, &argv);
         let (executor, _health) = Service::start(d, "executor", executor_cmd, "executor health on ");
         // No event says "an executor registered": poll /readyz with a deadline.
-        let deadline = Instant::now() + STARTUP;
-        while http(addr, "GET", "/readyz", "").is_none_or(|(status, _)| status != 200) {
-            assert!(
-                Instant::now() < deadline,
-                "no executor registered\n{}\n{}",
-                scheduler.log_tail(),
-                executor.log_tail()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_until(
+            STARTUP,
+            Duration::from_millis(100),
+            "an executor to register (scheduler /readyz)",
+            || http(addr, "GET", "/readyz", "").is_some_and(|(status, _)| status == 200),
+            || format!("{}\n{}", scheduler.log_tail(), executor.log_tail()),
+        );
         let cluster = format!("df://127.0.0.1:{}", addr.port());
         let out = run(cmd(&["features", "--out", "onballista", "--cluster", &cluster]));
         assert!(

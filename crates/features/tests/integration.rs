@@ -734,7 +734,7 @@ async fn extra_feature_tables_are_joined_and_cv_folds_reuse_the_pipeline() {
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "benchmark: run explicitly"]
+#[ignore = "benchmark, 1M ratings by default: run explicitly; .ci/run runs it at RF_BENCH_RATINGS=20000"]
 async fn scale_benchmark() {
     let target: f64 = std::env::var("RF_BENCH_RATINGS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000.0);
     // Density 5 %, four times as many users as movies.
