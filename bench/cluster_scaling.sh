@@ -27,7 +27,8 @@ tasks = ["regression"]
 [data]
 source = "synth"
 synth = { ratings = $RATINGS, seed = 1 }
-[forest]
+[model]
+kind = "random_forest"
 numTrees = 100
 maxDepth = 10
 [audit]

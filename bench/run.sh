@@ -25,7 +25,7 @@
 #
 # Datasets:  u1     ml-100k, official fold u1 (examples/jobs/ml-100k-u1.toml)
 #            small  ml-latest-small + IMDB-5000 directors, random 80/20 (examples/jobs/movielens-small.toml
-#                   [forest] without [tuning] for the forest comparison; with it for cv)
+#                   [model] without [tuning] for the forest comparison; with it for cv)
 #            1m     1,000,000 generated ratings (`reelforest data synth --seed 1`), random 80/20,
 #                   100 trees, depth 10
 #            10m    10,000,000 generated ratings: features only by default (the forest peers would not
@@ -56,7 +56,8 @@
 #   KEEP_TMP=1        keep the temporary directory (jobs, warehouses, logs)
 #   REELFOREST_SOURCE the git checkout the binary was built from, for the commit recorded in the
 #                     results (default: this repository)
-#   BENCH_TARGET      cargo target directory for bench/predict (default <repo>/target-bench)
+#   BENCH_TARGET      cargo target directory for bench/predict (default <repo>/target-bench; a
+#                     workspace member, built with the workspace's lock file and release profile)
 #   NO_PREDICT=1      do not build / run bench/predict (reelforest's batch prediction timer)
 #
 # CPU etiquette on the shared machine: run it under `flock /tmp/reelforest-cpu.lock bash bench/run.sh ...`.
@@ -125,14 +126,14 @@ bench_data="${BENCH_DATA:-/tmp/reelforest-bench-data}"
 peer_jobs="${PEER_JOBS:-2}"
 master="${SPARK_MASTER:-local[2]}"
 
-# reelforest's batch prediction is timed by bench/predict (a small standalone Rust package on the
+# reelforest's batch prediction is timed by bench/predict (a small workspace member on the
 # project's crates: the saved model on the test rows the peers predict). Built here when cargo is
 # available; without it the prediction columns of reelforest stay empty.
 predict_bin=""
 if [[ -z "${NO_PREDICT:-}" ]] && command -v cargo >/dev/null; then
   predict_target="${BENCH_TARGET:-$repo/target-bench}"
   echo "building bench/predict (release, into $predict_target)" >&2
-  if CARGO_TARGET_DIR="$predict_target" cargo build --quiet --release --manifest-path "$here/predict/Cargo.toml" >&2; then
+  if CARGO_TARGET_DIR="$predict_target" cargo build --quiet --locked --release -p reelforest-bench-predict --manifest-path "$repo/Cargo.toml" >&2; then
     predict_bin="$predict_target/release/reelforest-bench-predict"
   else
     echo "warning: bench/predict did not build; reelforest's batch prediction is not measured" >&2
@@ -166,7 +167,7 @@ make_job() {
           -e "s|^metadata = .*|metadata = \"$data_root/imdb-5000/movie_metadata.csv\"|" \
           "$repo/examples/jobs/movielens-small.toml" >"$job.full"
       if [[ "$kind" == forest ]]; then
-        # [forest] of the tuning job, without [tuning] / [tuning.grid]
+        # [model] of the tuning job, without [tuning] / [tuning.grid]
         awk '/^\[tuning/ {skip=1; next} /^\[/ {skip=0} !skip' "$job.full" >"$job"
       else
         # the tuning job's metric (rmse) applies to regression only: reelforest rejects it for
@@ -188,7 +189,8 @@ source = "$(synth_dir "$n")"
 split = { kind = "random", test_fraction = 0.2 }
 seed = 42
 
-[forest]
+[model]
+kind = "random_forest"
 numTrees = 100
 maxDepth = 10
 maxBins = 32
@@ -258,7 +260,7 @@ run_cv() { # ds r job
   measure "$d/reelforest-cv" env -u REELFOREST_WAREHOUSE "$bin" --quiet run "$job" --out "$d/reelforest-cv/out"
   local report="$d/reelforest-cv/out/report.json" wh="$d/reelforest-cv/out/warehouse" cvargs
   cvargs="$("$py" "$here/lib/peer_args.py" tuning "$job")"
-  # The CrossValidator starts from the job's [forest] (the grid overrides its values).
+  # The CrossValidator starts from the job's [model] (the grid overrides its values).
   local line tasks nt md mb fs mi ss seed imp
   line="$("$py" "$here/lib/peer_args.py" forest "$report" | head -n 1)"
   read -r tasks nt md mb fs mi ss seed imp <<<"$line"

@@ -22,7 +22,7 @@
 use reelforest_pipeline::Stats;
 use reelforest_pipeline::spec::TaskKind;
 use reelforest_proto::{BlockStats, wire};
-use reelforest_tree::{Forest, ForestParams, Tree};
+use reelforest_tree::{Forest, ForestParams, Task, Tree};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
@@ -73,6 +73,8 @@ pub struct NewFit {
     pub template: wire::FitTask,
     /// Forest parameters (also in the template, already checked here).
     pub params: ForestParams,
+    /// Regression or classification (the engine's task: the trees' class count).
+    pub task: Task,
     /// Number of features of the training table.
     pub num_features: usize,
     /// Hears accepted trees, then the forest or the reason it failed.
@@ -121,6 +123,7 @@ struct FitEntry {
     job_id: String,
     template: wire::FitTask,
     params: ForestParams,
+    task: Task,
     num_features: usize,
     trees: BTreeMap<u32, Tree>,
     events: std::sync::mpsc::Sender<FitEvent>,
@@ -308,7 +311,7 @@ impl Scheduler {
     /// Schedules a fit; returns its id. Tasks are queued behind earlier ones.
     pub fn add_fit(&mut self, fit: NewFit) -> u64 {
         let id = self.id();
-        let total = fit.params.num_trees as u32;
+        let total = fit.params.num_trees;
         let k = self.cfg.trees_per_task.max(1);
         let mut first = 0;
         while first < total {
@@ -325,6 +328,7 @@ impl Scheduler {
                 job_id: fit.job_id,
                 template: fit.template,
                 params: fit.params,
+                task: fit.task,
                 num_features: fit.num_features,
                 trees: BTreeMap::new(),
                 events: fit.events,
@@ -513,11 +517,11 @@ impl Scheduler {
         }
         // The waiter may be gone (cancelled job): nothing to tell.
         let _ = fit.events.send(FitEvent::Trees(added));
-        if fit.trees.len() == fit.params.num_trees
+        if u32::try_from(fit.trees.len()).ok() == Some(fit.params.num_trees)
             && let Some(f) = self.fits.remove(&fit_id)
         {
             let trees: Vec<Tree> = f.trees.into_values().collect();
-            let outcome = Forest::from_trees(&f.params, f.num_features, trees).map_err(|e| e.to_string());
+            let outcome = Forest::from_trees(f.task, &f.params, f.num_features, trees).map_err(|e| e.to_string());
             let _ = f.events.send(FitEvent::Done(outcome));
         }
         Ok(())
@@ -618,11 +622,11 @@ impl Scheduler {
             if tree.tree_index() != want {
                 return Err(format!("{prefix}.tree_index: {} (expected {want})", tree.tree_index()));
             }
-            if tree.num_classes() != f.params.task.num_classes() {
+            if tree.num_classes() != f.task.num_classes() {
                 return Err(format!(
                     "{prefix}.num_classes: {} (the forest has {})",
                     tree.num_classes(),
-                    f.params.task.num_classes()
+                    f.task.num_classes()
                 ));
             }
             if let Some(bad) =
@@ -757,25 +761,23 @@ mod tests {
             Assignment::Eval(_) => panic!("expected a fit task"),
         }
     }
-    use reelforest_tree::{BinnedMatrix, train_tree};
+    use reelforest_tree::{BinnedMatrix, MaxBins, TrainingSet, grow_tree, histogram::LocalReducer};
 
-    fn params(n: usize) -> ForestParams {
-        let mut p = ForestParams::regression();
-        p.num_trees = n;
-        p.max_depth = 3;
-        p
+    fn params(n: u32) -> ForestParams {
+        ForestParams { num_trees: n, max_depth: 3, ..ForestParams::default() }
     }
 
     fn data() -> (BinnedMatrix, Vec<f64>) {
         let x: Vec<f64> = (0..200).map(f64::from).collect();
         let y: Vec<f64> = x.iter().map(|v| (v / 20.0).floor()).collect();
-        (BinnedMatrix::from_columns(&[x], 32, 0).unwrap(), y)
+        (BinnedMatrix::from_columns(&[x], MaxBins::DEFAULT, 0).unwrap(), y)
     }
 
     fn trees(first: u32, count: u32, p: &ForestParams) -> Vec<wire::Tree> {
         let (b, y) = data();
+        let d = TrainingSet::new(&b, &y, None, Task::Regression).unwrap();
         (first..first + count)
-            .map(|i| reelforest_proto::tree_to_wire(&train_tree(&b, &y, None, p, i).unwrap()))
+            .map(|i| reelforest_proto::tree_to_wire(&grow_tree(&d, p, i, &LocalReducer).unwrap()))
             .collect()
     }
 
@@ -799,7 +801,7 @@ mod tests {
         }
     }
 
-    fn setup(n: usize, k: u32) -> Setup {
+    fn setup(n: u32, k: u32) -> Setup {
         let cfg = SchedulerConfig {
             trees_per_task: k,
             lease_timeout: Duration::from_secs(30),
@@ -813,6 +815,7 @@ mod tests {
             job_id: "j1".into(),
             template: wire::FitTask { table: "t".into(), ..Default::default() },
             params: params(n),
+            task: Task::Regression,
             num_features: 1,
             events: tx,
         });
@@ -842,7 +845,8 @@ mod tests {
         assert_eq!(n, 2);
         let forest = outcome.unwrap().unwrap();
         let (b_, y) = data();
-        let local = reelforest_tree::train(&b_, &y, None, &p).unwrap();
+        let d = TrainingSet::new(&b_, &y, None, Task::Regression).unwrap();
+        let local = reelforest_tree::train(&d, &p).unwrap();
         assert_eq!(forest.to_bytes(), local.to_bytes(), "assembled forest equals a local one");
     }
 

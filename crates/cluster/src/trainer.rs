@@ -71,9 +71,10 @@ fn blocking<T>(wait: impl FnOnce() -> T) -> T {
     }
 }
 
-/// Identifies a binned training table on a worker: the job (tables are rewritten per job), the
-/// table, its feature run, and the binning (`maxBins`, seed).
-pub fn fingerprint(job: &str, table: &str, run_json: &str, max_bins: usize, seed: u64) -> String {
+/// Identifies a table on a worker: the job (tables are rewritten per job), the table, its
+/// feature run, and for a binned training table its binning (`maxBins`, seed).
+pub fn fingerprint(job: &str, table: &str, run_json: &str, binning: Option<(reelforest_tree::MaxBins, u64)>) -> String {
+    let (max_bins, seed) = binning.map_or((0, 0), |(b, s)| (u16::from(b), s));
     let mut h = sha2::Sha256::new();
     for part in [job, table, run_json, &max_bins.to_string(), &seed.to_string()] {
         h.update((part.len() as u64).to_le_bytes());
@@ -92,12 +93,12 @@ impl Trainer for ClusterTrainer {
         if self.cancelled.load(Ordering::SeqCst) {
             return Err(fail("job cancelled by a client".into()));
         }
-        let params = train::params(req.cfg, req.task)?;
+        let params = req.cfg.forest().clone();
         let run_json = serde_json::to_string(&req.table.run).map_err(|e| fail(e.to_string()))?;
         let template = wire::FitTask {
             warehouse: self.warehouse.clone(),
             table: req.table.sql_name.clone(),
-            fingerprint: fingerprint(&self.job, &req.table.sql_name, &run_json, params.max_bins, params.seed),
+            fingerprint: fingerprint(&self.job, &req.table.sql_name, &run_json, Some((params.max_bins, params.seed))),
             feature_run_json: run_json,
             task: req.task.as_str().to_string(),
             params: Some(reelforest_proto::params_to_wire(&params)),
@@ -105,11 +106,12 @@ impl Trainer for ClusterTrainer {
             num_trees: 0,
         };
         let (tx, rx) = std::sync::mpsc::channel();
-        self.counters.total.fetch_add(params.num_trees as u64, Ordering::Relaxed);
+        self.counters.total.fetch_add(u64::from(params.num_trees), Ordering::Relaxed);
         self.shared.sched().add_fit(NewFit {
             job_id: self.job.clone(),
             template,
             params,
+            task: train::engine_task(req.task),
             num_features: req.data.columns.len(),
             events: tx,
         });
@@ -149,7 +151,7 @@ impl Trainer for ClusterTrainer {
         let template = wire::EvalTask {
             warehouse: self.warehouse.clone(),
             table: req.table.sql_name.clone(),
-            fingerprint: fingerprint(&self.job, &req.table.sql_name, &run_json, 0, 0),
+            fingerprint: fingerprint(&self.job, &req.table.sql_name, &run_json, None),
             feature_run_json: run_json,
             task: req.task.as_str().to_string(),
             forest: forest.to_bytes(),

@@ -1,6 +1,6 @@
 //! `reelforest worker`: registers with the coordinator, sends heartbeats from a thread of its
 //! own (so a long tree build never makes it look dead), polls for leases, and builds the leased
-//! trees with the same engine call the embedded run makes ([`reelforest_tree::train_tree`]) on a
+//! trees with the same engine call the embedded run makes ([`reelforest_tree::grow_tree`]) on a
 //! rayon pool.
 //!
 //! Like a Spark executor with one task slot per core, a worker holds up to `threads` leases at
@@ -27,7 +27,8 @@ use reelforest_features::FeatureRun;
 use reelforest_pipeline::dataset::Dataset;
 use reelforest_pipeline::train;
 use reelforest_proto::wire;
-use reelforest_tree::{BinnedMatrix, ForestParams};
+use reelforest_tree::histogram::LocalReducer;
+use reelforest_tree::{BinnedMatrix, ForestParams, TrainingSet, grow_tree};
 use reelforest_warehouse::Warehouse;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -348,14 +349,16 @@ async fn run_fit(
     };
     drop(caches);
     let labels_good = fit.task == "classification";
+    let task = if labels_good { reelforest_pipeline::spec::TaskKind::Classification } else { reelforest_pipeline::spec::TaskKind::Regression };
     let (first, count) = (fit.first_tree, fit.num_trees);
     let pool = pool.clone();
     let built = tokio::task::spawn_blocking(move || {
         let labels: &[f64] = if labels_good { &loaded.good } else { &loaded.rating };
+        let data = TrainingSet::new(&loaded.binned, labels, None, train::engine_task(task))?;
         pool.install(|| {
             (first..first + count)
                 .into_par_iter()
-                .map(|i| reelforest_tree::train_tree(&loaded.binned, labels, None, &params, i))
+                .map(|i| grow_tree(&data, &params, i, &LocalReducer))
                 .collect::<std::result::Result<Vec<_>, _>>()
         })
     })
@@ -378,7 +381,7 @@ async fn load_table(warehouse: &str, table: &str, run_json: &str) -> std::result
 /// Loads and bins a training table (the embedded run's query and binning).
 async fn load(fit: &wire::FitTask, params: &ForestParams) -> std::result::Result<Loaded, TaskError> {
     let ds = load_table(&fit.warehouse, &fit.table, &fit.feature_run_json).await?;
-    let binned = train::bin(&ds, params.max_bins as u32, params.seed).map_err(|e| TaskError::fatal(e.to_string()))?;
+    let binned = train::bin(&ds, params.max_bins, params.seed).map_err(|e| TaskError::fatal(e.to_string()))?;
     tracing::info!(table = %fit.table, rows = ds.len(), fingerprint = %fit.fingerprint, "training table loaded");
     Ok(Loaded { fingerprint: fit.fingerprint.clone(), binned, rating: ds.rating, good: ds.good })
 }

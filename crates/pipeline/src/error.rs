@@ -9,14 +9,18 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The job spec is invalid; the message names the key.
-    #[error("invalid job spec {origin}: {message}")]
+    /// The job spec is invalid; the error names the key.
+    #[error("invalid job spec {origin}: {error}")]
     Spec {
         /// File name or "built-in default".
         origin: String,
-        /// What is wrong, starting with the key.
-        message: String,
+        /// The key and what is wrong with it.
+        #[source]
+        error: crate::spec::SpecError,
     },
+    /// A broken invariant of the pipeline itself (a bug, not the user's input).
+    #[error("internal error: {0}")]
+    Internal(&'static str),
     /// A file could not be read or written.
     #[error("i/o error on {path}")]
     Io {

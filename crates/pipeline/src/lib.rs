@@ -6,10 +6,11 @@
 //! `reelforest-tree` forests).
 //!
 //! Modules:
-//! - [`spec`]: the job file (data, split/features, tasks, Spark-named forest parameters,
-//!   tuning grid, audit), strictly checked.
+//! - [`spec`]: the job file (data, split/features, tasks, estimator, tuning grid, audit),
+//!   strictly checked; [`estimator`]: `[model] kind = ...` and the estimator's own parameter
+//!   type (declared once, in the crate that learns it).
 //! - [`dataset`]: feature tables as columns for the tree engine.
-//! - [`train`]: parameters, fitting, mergeable evaluation statistics and metrics.
+//! - [`train`]: fitting, mergeable evaluation statistics and metrics.
 //! - [`tuning`]: ParamGridBuilder / CrossValidator / TrainValidationSplit, fold-honest.
 //! - [`run`]: the embedded run; [`report`]: what it measured; [`model`]: model files
 //!   (`model.pb`, save / load).
@@ -19,6 +20,7 @@
 
 pub mod dataset;
 mod error;
+pub mod estimator;
 pub mod memory;
 pub mod model;
 pub mod report;
@@ -31,5 +33,6 @@ pub mod tuning;
 pub use error::{Error, Result};
 pub use report::Report;
 pub use run::{RunOptions, run_job, run_job_with};
-pub use spec::JobSpec;
+pub use estimator::Estimator;
+pub use spec::{JobSpec, SpecError};
 pub use train::{EvalRequest, FitRequest, LocalTrainer, Stats, TableRef, Trainer};

@@ -15,7 +15,7 @@
 
 use crate::report::TaskReport;
 use crate::spec::{JobSpec, TaskKind};
-use crate::train::{self, Metrics};
+use crate::train::Metrics;
 use crate::{Error, Result};
 use object_store::ObjectStore as _;
 use reelforest_features::{FeatureRun, Protocol};
@@ -88,7 +88,7 @@ pub async fn save(
         let feature_importances = forest.feature_importances();
         task_models.push(proto::TaskModel {
             task,
-            params: train::params(&report.params, task)?,
+            params: report.params.forest().clone(),
             bins,
             forest,
             metrics: proto::TaskMetrics {
@@ -268,9 +268,9 @@ fn proto_metrics(m: &Metrics) -> proto::Metrics {
 mod tests {
     use super::*;
     use crate::report::TaskReport;
-    use crate::spec::ForestConfig;
+    use crate::estimator::Estimator;
     use reelforest_features::{FeatureSpec, GenreColumn};
-    use reelforest_tree::{BinnedMatrix, ForestParams};
+    use reelforest_tree::{BinnedMatrix, ForestParams, TrainingSet};
 
     fn feature_run() -> FeatureRun {
         FeatureRun {
@@ -291,7 +291,7 @@ mod tests {
         }
     }
 
-    fn report(task: TaskKind, cfg: &ForestConfig) -> TaskReport {
+    fn report(task: TaskKind, cfg: &Estimator) -> TaskReport {
         let m = match task {
             TaskKind::Regression => {
                 Metrics::Regression { rows: 1, rmse: 1.0, mse: 1.0, mae: 1.0, r2: 0.0, explained_variance: 0.0 }
@@ -328,7 +328,7 @@ mod tests {
     async fn save_demo(wh: &Warehouse) -> u64 {
         let spec = JobSpec {
             name: "demo".into(),
-            forest: ForestConfig { num_trees: 3, max_depth: 3, ..ForestConfig::default() },
+            model: Estimator::RandomForest(ForestParams { num_trees: 3, max_depth: 3, ..ForestParams::default() }),
             ..JobSpec::embedded_default()
         };
         let x0: Vec<f64> = (0..100).map(|i| f64::from(i % 10) / 2.0).collect();
@@ -337,15 +337,16 @@ mod tests {
         let mut forests = Vec::new();
         let mut tasks = Vec::new();
         for task in [TaskKind::Regression, TaskKind::Classification] {
-            let p: ForestParams = train::params(&spec.forest, task).expect("params");
+            let p = spec.model.forest();
             let y: Vec<f64> = match task {
                 TaskKind::Regression => x0.clone(),
                 TaskKind::Classification => x0.iter().map(|v| f64::from(u8::from(*v >= 2.0))).collect(),
             };
             let binned = BinnedMatrix::from_columns(&cols, p.max_bins, p.seed).expect("bins");
-            let forest = reelforest_tree::train(&binned, &y, None, &p).expect("train");
+            let data = TrainingSet::new(&binned, &y, None, crate::train::engine_task(task)).expect("data");
+            let forest = reelforest_tree::train(&data, p).expect("train");
             forests.push((task, forest, binned.mapper().clone()));
-            tasks.push(report(task, &spec.forest));
+            tasks.push(report(task, &spec.model));
         }
         save(wh, &spec, &feature_run(), forests, &tasks).await.expect("save")
     }
@@ -445,7 +446,7 @@ mod tests {
         wh.put("models/demo/2/model.pb", newer).await.expect("put");
         assert_eq!(
             load_err(&wh, "demo", Some(2)).await,
-            "model file models/demo/2/model.pb: unsupported model format version 9 (this build reads version 1)"
+            "model file models/demo/2/model.pb: unsupported model format version 9 (this build reads version 2)"
         );
 
         // Version 1's file copied into version 2.

@@ -1,6 +1,7 @@
 //! The run report: what `reelforest run` prints and writes to `report.json`.
 
-use crate::spec::{ForestConfig, TaskKind};
+use crate::estimator::Estimator;
+use crate::spec::TaskKind;
 use crate::train::Metrics;
 use reelforest_features::FeatureRun;
 use serde::{Deserialize, Serialize};
@@ -44,8 +45,8 @@ pub struct Report {
 pub struct TaskReport {
     /// Regression or classification.
     pub task: TaskKind,
-    /// Parameters (the tuned ones when a grid was searched).
-    pub params: ForestConfig,
+    /// The estimator and its parameters (the tuned ones when a grid was searched).
+    pub params: Estimator,
     /// Test-split metrics.
     pub test: Metrics,
     /// Training-split metrics (in-sample; for the overfitting gap).
@@ -75,8 +76,8 @@ pub struct TaskReport {
 pub struct GridResult {
     /// The task.
     pub task: TaskKind,
-    /// Full parameters.
-    pub params: ForestConfig,
+    /// The estimator and all its parameters at this point.
+    pub params: Estimator,
     /// The tuned values, e.g. `maxDepth=5 numTrees=20`.
     pub label: String,
     /// Metric name.
@@ -123,8 +124,8 @@ impl Report {
                 "  {:<14} test  {}   ({} trees, depth {}, fit {:.2}s, OOB {:.4})",
                 t.task.as_str(),
                 t.test.summary(),
-                t.params.num_trees,
-                t.params.max_depth,
+                t.params.forest().num_trees,
+                t.params.forest().max_depth,
                 t.fit_seconds,
                 t.oob_error
             );

@@ -4,7 +4,8 @@
 
 use crate::dataset::Dataset;
 use crate::report::{AuditEntry, GridResult, Report, TaskReport};
-use crate::spec::{ForestConfig, JobSpec, TaskKind, TuningMethod};
+use crate::estimator::Estimator;
+use crate::spec::{JobSpec, SpecError, TaskKind, TuningMethod};
 use crate::train::{self, EvalRequest, FitRequest, LocalTrainer, Metrics, TableRef, Trainer};
 use crate::{Error, Result, model, tuning};
 use datafusion::prelude::SessionContext;
@@ -75,7 +76,7 @@ pub async fn run_job_with(
         format: spec.data.format.as_deref().map(str::parse).transpose().map_err(
             |e: reelforest_core::UnknownFormat| Error::Spec {
                 origin: "job".into(),
-                message: format!("data.format: {e}"),
+                error: SpecError::new("data.format", e.to_string()),
             },
         )?,
         metadata: spec.data.metadata.clone(),
@@ -99,7 +100,7 @@ pub async fn run_job_with(
     let t = Instant::now();
     progress.stage(Stage::Train);
     let (best, grid_results) = match &spec.tuning {
-        None => (spec.tasks.iter().map(|t| (*t, spec.forest.clone())).collect::<Vec<_>>(), Vec::new()),
+        None => (spec.tasks.iter().map(|t| (*t, spec.model.clone())).collect::<Vec<_>>(), Vec::new()),
         Some(_) => tune(&ctx, &warehouse, spec, &honest, progress, trainer).await?,
     };
     timings.push(("tuning".to_string(), t.elapsed().as_secs_f64()));
@@ -174,7 +175,7 @@ pub async fn run_job_with(
             let leaky_metrics =
                 trainer.evaluate(&forest, EvalRequest { data: &ltest, table: &leaky_test, task: *task })?.metrics();
             let honest_metrics = tasks.iter().find(|r| r.task == *task).map(|r| r.test.clone()).ok_or_else(|| {
-                Error::Spec { origin: "job".into(), message: "internal: audit task without honest model".into() }
+                Error::Internal("audit task without honest model")
             })?;
             audit.push(AuditEntry { task: *task, honest: honest_metrics, leaky: leaky_metrics });
         }
@@ -206,7 +207,7 @@ pub async fn run_job_with(
 
 /// One fit as its own progress step (trees as units).
 fn fit_step(trainer: &dyn Trainer, req: FitRequest<'_>, progress: &dyn Progress, label: &str) -> Result<Forest> {
-    progress.begin(label, Some(u64::from(req.cfg.num_trees)));
+    progress.begin(label, Some(req.cfg.work_units()));
     let forest = trainer.fit(req, progress);
     progress.end();
     forest
@@ -236,9 +237,9 @@ async fn tune(
     honest: &FeatureRun,
     progress: &dyn Progress,
     trainer: &dyn Trainer,
-) -> Result<(Vec<(TaskKind, ForestConfig)>, Vec<GridResult>)> {
+) -> Result<(Vec<(TaskKind, Estimator)>, Vec<GridResult>)> {
     let Some(tc) = &spec.tuning else {
-        return Ok((spec.tasks.iter().map(|t| (*t, spec.forest.clone())).collect(), Vec::new()));
+        return Ok((spec.tasks.iter().map(|t| (*t, spec.model.clone())).collect(), Vec::new()));
     };
     let metric_of = |task: TaskKind| {
         tc.metric.clone().unwrap_or_else(|| match task {
@@ -247,7 +248,7 @@ async fn tune(
         })
     };
     let points =
-        tuning::expand_grid(&spec.forest, &tc.grid).map_err(|message| Error::Spec { origin: "job".into(), message })?;
+        tuning::expand_grid(&spec.model, &tc.grid).map_err(|error| Error::Spec { origin: "job".into(), error })?;
     let folds = match tc.method {
         TuningMethod::CrossValidation => tc.num_folds,
         TuningMethod::TrainValidationSplit => 1,
@@ -280,17 +281,15 @@ async fn tune(
                     let last = first + chunk.len();
                     format!("cv {} fold {}/{folds} points {}-{last}/{}", task.as_str(), k + 1, first + 1, points.len())
                 };
-                progress.begin(&label, Some(chunk.iter().map(|c| u64::from(c.num_trees)).sum()));
+                progress.begin(&label, Some(chunk.iter().map(Estimator::work_units).sum()));
                 let fitted: Vec<Result<Forest>> = std::thread::scope(|s| {
                     let handles: Vec<_> = chunk
                         .iter()
                         .map(|cfg| {
                             let ftrain = &ftrain;
                             s.spawn(move || {
-                                let binned = bins.cached(cfg).ok_or_else(|| Error::Spec {
-                                    origin: "job".into(),
-                                    message: "internal: grid point was not binned".into(),
-                                })?;
+                                let binned =
+                                    bins.cached(cfg).ok_or(Error::Internal("grid point was not binned"))?;
                                 trainer.fit(FitRequest { binned, data: ftrain, table, cfg, task }, progress)
                             })
                         })
@@ -303,7 +302,10 @@ async fn tune(
                     let m = trainer.evaluate(&forest?, req)?.metrics();
                     let (v, _) = m.get(&metric).ok_or_else(|| Error::Spec {
                         origin: "job".into(),
-                        message: format!("tuning.metric: {metric:?} does not apply to {}", task.as_str()),
+                        error: SpecError::new(
+                            "tuning.metric",
+                            format!("{metric:?} does not apply to {}", task.as_str()),
+                        ),
                     })?;
                     scores[ti][first + j].push(v);
                 }
@@ -342,7 +344,7 @@ async fn tune(
             });
         }
         let (bi, _) =
-            chosen.ok_or_else(|| Error::Spec { origin: "job".into(), message: "tuning.grid: empty".into() })?;
+            chosen.ok_or_else(|| Error::Spec { origin: "job".into(), error: SpecError::new("tuning.grid", "empty") })?;
         best.push((task, points[bi].clone()));
     }
     Ok((best, results))

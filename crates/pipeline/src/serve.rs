@@ -430,7 +430,9 @@ mod tests {
     use super::*;
     use crate::dataset::Dataset;
     use crate::report::TaskReport;
-    use crate::spec::{ForestConfig, JobSpec};
+    use crate::estimator::Estimator;
+    use crate::spec::JobSpec;
+    use reelforest_tree::ForestParams;
     use crate::train;
     use reelforest_core::NoProgress;
     use reelforest_data::{IngestOptions, SynthOptions};
@@ -452,18 +454,19 @@ mod tests {
         let train_ds = Dataset::load(&ctx, "honest.train", &run).await.expect("train rows");
         let spec = JobSpec {
             name: "serve-test".into(),
-            forest: ForestConfig { num_trees: 5, max_depth: 5, ..ForestConfig::default() },
+            model: Estimator::RandomForest(ForestParams { num_trees: 5, max_depth: 5, ..ForestParams::default() }),
             ..JobSpec::embedded_default()
         };
         let mut forests = Vec::new();
         let mut reports = Vec::new();
         for task in [TaskKind::Regression, TaskKind::Classification] {
-            let binned = train::bin(&train_ds, spec.forest.max_bins, spec.forest.seed).expect("bin");
-            let forest = train::fit(&binned, &train_ds, &spec.forest, task, &NoProgress).expect("fit");
+            let p = spec.model.forest();
+            let binned = train::bin(&train_ds, p.max_bins, p.seed).expect("bin");
+            let forest = train::fit(&binned, &train_ds, &spec.model, task, &NoProgress).expect("fit");
             let m = train::evaluate(&forest, &train_ds, task).expect("evaluate").metrics();
             reports.push(TaskReport {
                 task,
-                params: spec.forest.clone(),
+                params: spec.model.clone(),
                 test: m.clone(),
                 train: m,
                 cv: None,

@@ -1,5 +1,5 @@
 //! The job spec: one TOML file says what data, which split and features, which task, which
-//! forest parameters, which tuning grid, and where the model goes.
+//! estimator with which parameters, which tuning grid, and where the model goes.
 //!
 //! ```toml
 //! name = "ml100k-u1"                      # model name: models/<name>/<version>/
@@ -17,7 +17,8 @@
 //! split = { kind = "predefined", name = "u1" }
 //! folds = 5
 //!
-//! [forest]                                # Spark MLlib's parameter names and defaults
+//! [model]                                 # crate::estimator: Spark MLlib's names and defaults
+//! kind = "random_forest"
 //! numTrees = 100
 //! maxDepth = 10
 //! maxBins = 32
@@ -33,17 +34,21 @@
 //! ```
 //!
 //! Every table uses `deny_unknown_fields`, so a misspelt key is an error that names it, and
-//! [`JobSpec::validate`] names the first out-of-range value.
+//! [`JobSpec::validate`] names the first out-of-range value ([`SpecError`]: the key and why).
+//! Files written before `[model]` existed name the forest's table `[forest]` (no `kind`); it is
+//! still read, as `[model] kind = "random_forest"`.
 
+use crate::estimator::{Estimator, decode};
 use crate::{Error, Result};
 use reelforest_features::FeatureSpec;
 use serde::{Deserialize, Serialize};
+use reelforest_tree::ForestParams;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// A whole job.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A whole job. Read with [`JobSpec::from_toml`] / [`JobSpec::from_file`]; written as TOML
+/// with serde (the model file keeps it).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct JobSpec {
     /// Model name (letters, digits, `_`, `-`): the model is written to `models/<name>/<version>/`.
     pub name: String,
@@ -56,15 +61,67 @@ pub struct JobSpec {
     /// Split and feature protocol.
     #[serde(default)]
     pub features: FeatureSpec,
-    /// Forest parameters (Spark names).
-    #[serde(default)]
-    pub forest: ForestConfig,
+    /// The estimator and its parameters (`[model]`).
+    pub model: Estimator,
     /// Optional hyper-parameter search.
-    #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tuning: Option<TuningConfig>,
     /// Leakage audit.
-    #[serde(default)]
     pub audit: AuditConfig,
+}
+
+/// A job file as written: [`JobSpec`] with the estimator's table still raw (its keys depend on
+/// `kind`), and the older `[forest]` name for it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JobFile {
+    name: String,
+    #[serde(default = "default_tasks")]
+    tasks: Vec<TaskKind>,
+    #[serde(default)]
+    data: DataSpec,
+    #[serde(default)]
+    features: FeatureSpec,
+    #[serde(default)]
+    model: Option<toml::Table>,
+    #[serde(default)]
+    forest: Option<toml::Table>,
+    #[serde(default)]
+    tuning: Option<TuningConfig>,
+    #[serde(default)]
+    audit: AuditConfig,
+}
+
+/// What is wrong with a job spec: the key (`model.maxBins`, `tuning.numFolds`; empty when the
+/// file is not TOML at all) and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{reason}", if key.is_empty() { String::new() } else { format!("{key}: ") })]
+pub struct SpecError {
+    /// The key's path, as the file spells it.
+    pub key: String,
+    /// Why the value is refused.
+    pub reason: String,
+}
+
+impl SpecError {
+    /// An error at `key`.
+    pub fn new(key: impl Into<String>, reason: impl Into<String>) -> Self {
+        SpecError { key: key.into(), reason: reason.into() }
+    }
+
+    /// The same error with its key under the table `prefix` (`model` + `maxBins`).
+    pub fn under(self, prefix: &str) -> Self {
+        let key = if self.key.is_empty() { prefix.to_string() } else { format!("{prefix}.{}", self.key) };
+        SpecError { key, reason: self.reason }
+    }
+
+    /// A parameter error of an estimator (its key is the Spark name).
+    pub fn from_param(e: reelforest_tree::Error) -> Self {
+        match e {
+            reelforest_tree::Error::InvalidParam { param, reason } => SpecError::new(param, reason),
+            other => SpecError::new("", other.to_string()),
+        }
+    }
 }
 
 fn default_tasks() -> Vec<TaskKind> {
@@ -133,83 +190,11 @@ impl Default for SynthConfig {
     }
 }
 
-/// Random-forest parameters with Spark MLlib's names and defaults.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ForestConfig {
-    /// Number of trees (Spark default 20).
-    #[serde(default = "d_num_trees")]
-    pub num_trees: u32,
-    /// Maximum depth; 0 is a single leaf (Spark default 5). Not capped at 30.
-    #[serde(default = "d_max_depth")]
-    pub max_depth: u32,
-    /// Maximum number of bins per feature, 2..=256 (Spark default 32).
-    #[serde(default = "d_max_bins")]
-    pub max_bins: u32,
-    /// Minimum rows in each child of a split (default 1).
-    #[serde(default = "d_one")]
-    pub min_instances_per_node: u32,
-    /// Minimum information gain of a split (default 0).
-    #[serde(default)]
-    pub min_info_gain: f64,
-    /// Minimum fraction of the weighted rows in each child, in [0, 0.5) (default 0).
-    #[serde(default)]
-    pub min_weight_fraction_per_node: f64,
-    /// Fraction of rows each tree sees, in (0, 1] (default 1).
-    #[serde(default = "d_rate")]
-    pub subsampling_rate: f64,
-    /// Poisson bootstrap (default true).
-    #[serde(default = "d_true")]
-    pub bootstrap: bool,
-    /// `auto`, `all`, `onethird`, `sqrt`, `log2`, a fraction in (0, 1], or a count.
-    #[serde(default = "d_auto")]
-    pub feature_subset_strategy: String,
-    /// `variance` for regression; `gini` (default) or `entropy` for classification.
-    #[serde(default)]
-    pub impurity: Option<String>,
-    /// Forest seed.
-    #[serde(default = "default_seed")]
-    pub seed: u64,
-}
-
-fn d_num_trees() -> u32 {
-    20
-}
-fn d_max_depth() -> u32 {
-    5
-}
-fn d_max_bins() -> u32 {
-    32
-}
 fn d_one() -> u32 {
     1
 }
-fn d_rate() -> f64 {
-    1.0
-}
 fn d_true() -> bool {
     true
-}
-fn d_auto() -> String {
-    "auto".to_string()
-}
-
-impl Default for ForestConfig {
-    fn default() -> Self {
-        ForestConfig {
-            num_trees: d_num_trees(),
-            max_depth: d_max_depth(),
-            max_bins: d_max_bins(),
-            min_instances_per_node: 1,
-            min_info_gain: 0.0,
-            min_weight_fraction_per_node: 0.0,
-            subsampling_rate: 1.0,
-            bootstrap: true,
-            feature_subset_strategy: d_auto(),
-            impurity: None,
-            seed: default_seed(),
-        }
-    }
 }
 
 /// Tuning method.
@@ -245,8 +230,7 @@ pub struct TuningConfig {
     /// Seed of the fold assignment.
     #[serde(default = "default_seed")]
     pub seed: u64,
-    /// Parameter name (Spark's) → candidate values. Supported: numTrees, maxDepth, maxBins,
-    /// minInstancesPerNode, minInfoGain, subsamplingRate, featureSubsetStrategy.
+    /// Parameter name (Spark's, any key of the `[model]` table but `kind`) → candidate values.
     #[serde(default)]
     pub grid: BTreeMap<String, Vec<toml::Value>>,
 }
@@ -284,18 +268,52 @@ impl JobSpec {
             tasks: default_tasks(),
             data: DataSpec::default(),
             features: FeatureSpec::default(),
-            forest: ForestConfig { num_trees: 50, max_depth: 8, ..ForestConfig::default() },
+            model: Estimator::RandomForest(ForestParams { num_trees: 50, max_depth: 8, ..ForestParams::default() }),
             tuning: None,
             audit: AuditConfig::default(),
         }
     }
 
-    /// Parses TOML; unknown keys and bad types are errors naming the key.
+    /// Parses TOML; unknown keys, bad types and out-of-range values are errors naming the key.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self> {
-        let spec: JobSpec =
-            toml::from_str(text).map_err(|e| Error::Spec { origin: origin.to_string(), message: e.to_string() })?;
-        spec.validate().map_err(|message| Error::Spec { origin: origin.to_string(), message })?;
+        let spec = Self::parse(text).map_err(|error| Error::Spec { origin: origin.to_string(), error })?;
+        spec.validate().map_err(|error| Error::Spec { origin: origin.to_string(), error })?;
         Ok(spec)
+    }
+
+    fn parse(text: &str) -> std::result::Result<Self, SpecError> {
+        let doc: toml::Table = text.parse().map_err(|e: toml::de::Error| SpecError::new("", e.to_string()))?;
+        let file: JobFile = decode(toml::Value::Table(doc))?;
+        let model = match (file.model, file.forest) {
+            (Some(_), Some(_)) => {
+                return Err(SpecError::new("forest", "give the estimator in [model] only ([forest] is its older name)"));
+            }
+            (Some(t), None) => Self::estimator(t, "model")?,
+            (None, Some(mut t)) => {
+                if t.contains_key("kind") {
+                    return Err(SpecError::new("forest.kind", "[forest] is always a random forest; use [model]"));
+                }
+                t.insert("kind".into(), "random_forest".into());
+                Self::estimator(t, "forest")?
+            }
+            (None, None) => Estimator::default(),
+        };
+        Ok(JobSpec {
+            name: file.name,
+            tasks: file.tasks,
+            data: file.data,
+            features: file.features,
+            model,
+            tuning: file.tuning,
+            audit: file.audit,
+        })
+    }
+
+    /// The estimator of table `name`, checked; errors name the key under the table.
+    fn estimator(table: toml::Table, name: &str) -> std::result::Result<Estimator, SpecError> {
+        let e = Estimator::from_table(table).map_err(|e| e.under(name))?;
+        e.validate().map_err(|e| e.under(name))?;
+        Ok(e)
     }
 
     /// Reads a job file; relative data paths are resolved against the file's directory.
@@ -314,98 +332,67 @@ impl JobSpec {
         Ok(spec)
     }
 
-    /// Checks ranges; the message names the key.
-    pub fn validate(&self) -> std::result::Result<(), String> {
+    /// Checks ranges; the error names the key.
+    pub fn validate(&self) -> std::result::Result<(), SpecError> {
         let ok_name = !self.name.is_empty()
             && self.name.len() <= 64
             && self.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         if !ok_name {
-            return Err(format!("name: {:?} must be 1-64 letters, digits, '_' or '-'", self.name));
+            return Err(SpecError::new("name", format!("{:?} must be 1-64 letters, digits, '_' or '-'", self.name)));
         }
         if self.tasks.is_empty() {
-            return Err("tasks: give at least one of \"regression\", \"classification\"".into());
+            return Err(SpecError::new("tasks", "give at least one of \"regression\", \"classification\""));
         }
         if let Some(f) = &self.data.format {
-            f.parse::<reelforest_core::DatasetFormat>().map_err(|e| format!("data.format: {e}"))?;
+            f.parse::<reelforest_core::DatasetFormat>().map_err(|e| SpecError::new("data.format", e.to_string()))?;
         }
         if self.data.is_synth() && self.data.synth.ratings == 0 {
-            return Err("data.synth.ratings: must be at least 1".into());
+            return Err(SpecError::new("data.synth.ratings", "must be at least 1"));
         }
-        self.features.validate().map_err(|e| format!("features: {e}"))?;
-        self.forest.validate("forest")?;
+        self.features.validate().map_err(|e| SpecError::new("features", e.to_string()))?;
+        self.model.validate().map_err(|e| e.under("model"))?;
         if let Some(t) = &self.tuning {
-            if t.num_folds < 2 {
-                return Err(format!("tuning.numFolds: {} must be at least 2", t.num_folds));
-            }
-            if !(t.train_ratio > 0.0 && t.train_ratio < 1.0) {
-                return Err(format!("tuning.trainRatio: {} must be in (0, 1)", t.train_ratio));
-            }
-            if t.parallelism == 0 {
-                return Err("tuning.parallelism: must be at least 1".into());
-            }
-            if let Some(m) = &t.metric
-                && !["rmse", "mae", "r2", "mse", "auc", "pr_auc", "accuracy", "f1", "logloss"].contains(&m.as_str())
-            {
-                return Err(format!(
-                    "tuning.metric: unknown metric {m:?} (rmse, mse, mae, r2, auc, pr_auc, accuracy, f1, logloss)"
-                ));
-            }
-            if let Some(m) = &t.metric {
-                let regression = ["rmse", "mae", "r2", "mse"].contains(&m.as_str());
-                let (fits, other) = if regression {
-                    (TaskKind::Regression, "classification")
-                } else {
-                    (TaskKind::Classification, "regression")
-                };
-                if self.tasks.iter().any(|task| *task != fits) {
-                    return Err(format!(
-                        "tuning.metric: {m:?} does not apply to {other}, which is in `tasks`; drop tuning.metric to \
-                         tune each task on its default (rmse for regression, auc for classification)"
-                    ));
-                }
-            }
-            for points in crate::tuning::expand_grid(&self.forest, &t.grid)? {
-                points.validate("tuning.grid")?;
+            t.validate(&self.tasks)?;
+            for point in crate::tuning::expand_grid(&self.model, &t.grid)? {
+                point.validate().map_err(|e| e.under("tuning.grid"))?;
             }
         }
         Ok(())
     }
 }
 
-impl ForestConfig {
-    /// Checks every parameter; `prefix` names the table in the message.
-    pub fn validate(&self, prefix: &str) -> std::result::Result<(), String> {
-        if self.num_trees == 0 {
-            return Err(format!("{prefix}.numTrees: must be at least 1"));
+impl TuningConfig {
+    /// Checks the search settings against the job's tasks.
+    fn validate(&self, tasks: &[TaskKind]) -> std::result::Result<(), SpecError> {
+        if self.num_folds < 2 {
+            return Err(SpecError::new("tuning.numFolds", format!("{} must be at least 2", self.num_folds)));
         }
-        if !(2..=256).contains(&self.max_bins) {
-            return Err(format!("{prefix}.maxBins: {} is not in 2..=256", self.max_bins));
+        if !(self.train_ratio > 0.0 && self.train_ratio < 1.0) {
+            return Err(SpecError::new("tuning.trainRatio", format!("{} must be in (0, 1)", self.train_ratio)));
         }
-        if self.max_depth > 64 {
-            return Err(format!("{prefix}.maxDepth: {} is more than 64", self.max_depth));
+        if self.parallelism == 0 {
+            return Err(SpecError::new("tuning.parallelism", "must be at least 1"));
         }
-        if self.min_instances_per_node == 0 {
-            return Err(format!("{prefix}.minInstancesPerNode: must be at least 1"));
+        if let Some(m) = &self.metric {
+            if !["rmse", "mae", "r2", "mse", "auc", "pr_auc", "accuracy", "f1", "logloss"].contains(&m.as_str()) {
+                return Err(SpecError::new(
+                    "tuning.metric",
+                    format!("unknown metric {m:?} (rmse, mse, mae, r2, auc, pr_auc, accuracy, f1, logloss)"),
+                ));
+            }
+            let regression = ["rmse", "mae", "r2", "mse"].contains(&m.as_str());
+            let (fits, other) =
+                if regression { (TaskKind::Regression, "classification") } else { (TaskKind::Classification, "regression") };
+            if tasks.iter().any(|task| *task != fits) {
+                return Err(SpecError::new(
+                    "tuning.metric",
+                    format!(
+                        "{m:?} does not apply to {other}, which is in `tasks`; drop tuning.metric to tune each task \
+                         on its default (rmse for regression, auc for classification)"
+                    ),
+                ));
+            }
         }
-        if !(self.min_info_gain.is_finite() && self.min_info_gain >= 0.0) {
-            return Err(format!("{prefix}.minInfoGain: {} must be >= 0", self.min_info_gain));
-        }
-        if !(0.0..0.5).contains(&self.min_weight_fraction_per_node) {
-            return Err(format!(
-                "{prefix}.minWeightFractionPerNode: {} is not in [0, 0.5)",
-                self.min_weight_fraction_per_node
-            ));
-        }
-        if !(self.subsampling_rate > 0.0 && self.subsampling_rate <= 1.0) {
-            return Err(format!("{prefix}.subsamplingRate: {} is not in (0, 1]", self.subsampling_rate));
-        }
-        if let Some(i) = &self.impurity
-            && !["variance", "gini", "entropy"].contains(&i.as_str())
-        {
-            return Err(format!("{prefix}.impurity: unknown impurity {i:?} (variance, gini, entropy)"));
-        }
-        crate::train::parse_strategy(&self.feature_subset_strategy)
-            .map_err(|e| format!("{prefix}.featureSubsetStrategy: {e}"))?;
         Ok(())
     }
 }

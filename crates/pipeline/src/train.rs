@@ -1,49 +1,21 @@
-//! Fitting and scoring forests on [`Dataset`]s: the job's `[forest]` table becomes the tree
-//! engine's [`ForestParams`], and predictions become mergeable metric statistics.
+//! Fitting and scoring forests on [`Dataset`]s: the job's estimator (its parameters are the tree
+//! engine's own [`reelforest_tree::ForestParams`]) is fitted by a [`Trainer`], and predictions
+//! become mergeable metric statistics.
 
 use crate::Result;
 use crate::dataset::Dataset;
-use crate::spec::{ForestConfig, TaskKind};
+use crate::estimator::Estimator;
+use crate::spec::TaskKind;
 use reelforest_core::Progress;
-use reelforest_tree::{
-    BinnedMatrix, ClassificationStats, FeatureSubsetStrategy, Forest, ForestParams, Impurity, RegressionStats,
-};
+use reelforest_tree::{BinnedMatrix, ClassificationStats, Forest, MaxBins, RegressionStats, Task, TrainingSet};
 use serde::{Deserialize, Serialize};
-use std::str::FromStr;
 
-/// Parses Spark's `featureSubsetStrategy` spelling; the message explains the choices.
-pub fn parse_strategy(s: &str) -> std::result::Result<FeatureSubsetStrategy, String> {
-    FeatureSubsetStrategy::from_str(s).map_err(|e| e.to_string())
-}
-
-/// The engine's parameters for `task` from the job's `[forest]` table.
-pub fn params(cfg: &ForestConfig, task: TaskKind) -> Result<ForestParams> {
-    let mut p = match task {
-        TaskKind::Regression => ForestParams::regression(),
-        TaskKind::Classification => ForestParams::classification(2),
-    };
-    p.num_trees = cfg.num_trees as usize;
-    p.max_depth = cfg.max_depth;
-    p.max_bins = cfg.max_bins as usize;
-    p.min_instances_per_node = cfg.min_instances_per_node as usize;
-    p.min_info_gain = cfg.min_info_gain;
-    p.min_weight_fraction_per_node = cfg.min_weight_fraction_per_node;
-    p.subsampling_rate = cfg.subsampling_rate;
-    p.bootstrap = cfg.bootstrap;
-    p.feature_subset_strategy = FeatureSubsetStrategy::from_str(&cfg.feature_subset_strategy)?;
-    p.seed = cfg.seed;
-    if let Some(i) = &cfg.impurity {
-        p.impurity = match (task, i.as_str()) {
-            (_, "variance") => Impurity::Variance,
-            (_, "entropy") => Impurity::Entropy,
-            _ => Impurity::Gini,
-        };
-        if task == TaskKind::Regression && i != "variance" {
-            p.impurity = Impurity::Variance;
-        }
+/// The tree engine's task of a job task (classification is binary: good or not).
+pub fn engine_task(task: TaskKind) -> Task {
+    match task {
+        TaskKind::Regression => Task::Regression,
+        TaskKind::Classification => Task::Classification { num_classes: 2 },
     }
-    p.validate()?;
-    Ok(p)
 }
 
 /// The label column of a task.
@@ -55,8 +27,8 @@ pub fn labels(ds: &Dataset, task: TaskKind) -> &[f64] {
 }
 
 /// Bins the training features once; every fit of a grid point with the same `maxBins` reuses it.
-pub fn bin(ds: &Dataset, max_bins: u32, seed: u64) -> Result<BinnedMatrix> {
-    Ok(BinnedMatrix::from_columns(&ds.columns, max_bins as usize, seed)?)
+pub fn bin(ds: &Dataset, max_bins: MaxBins, seed: u64) -> Result<BinnedMatrix> {
+    Ok(BinnedMatrix::from_columns(&ds.columns, max_bins, seed)?)
 }
 
 /// Binned matrices of one dataset, keyed by `(maxBins, seed)`: every task and grid point that
@@ -64,7 +36,7 @@ pub fn bin(ds: &Dataset, max_bins: u32, seed: u64) -> Result<BinnedMatrix> {
 #[derive(Debug)]
 pub struct BinCache<'a> {
     ds: &'a Dataset,
-    binned: std::collections::BTreeMap<(u32, u64), BinnedMatrix>,
+    binned: std::collections::BTreeMap<(MaxBins, u64), BinnedMatrix>,
 }
 
 impl<'a> BinCache<'a> {
@@ -74,18 +46,23 @@ impl<'a> BinCache<'a> {
     }
 
     /// The bins for `cfg`'s `maxBins` and seed, computed on first use.
-    pub fn get(&mut self, cfg: &ForestConfig) -> Result<&BinnedMatrix> {
-        let key = (cfg.max_bins, cfg.seed);
+    pub fn get(&mut self, cfg: &Estimator) -> Result<&BinnedMatrix> {
+        let key = Self::key(cfg);
         if !self.binned.contains_key(&key) {
-            let b = bin(self.ds, cfg.max_bins, cfg.seed)?;
+            let b = bin(self.ds, key.0, key.1)?;
             self.binned.insert(key, b);
         }
         Ok(&self.binned[&key])
     }
 
     /// The bins for `cfg` if [`BinCache::get`] computed them already.
-    pub fn cached(&self, cfg: &ForestConfig) -> Option<&BinnedMatrix> {
-        self.binned.get(&(cfg.max_bins, cfg.seed))
+    pub fn cached(&self, cfg: &Estimator) -> Option<&BinnedMatrix> {
+        self.binned.get(&Self::key(cfg))
+    }
+
+    fn key(cfg: &Estimator) -> (MaxBins, u64) {
+        let p = cfg.forest();
+        (p.max_bins, p.seed)
     }
 }
 
@@ -108,8 +85,8 @@ pub struct FitRequest<'a> {
     pub data: &'a Dataset,
     /// Where the training table lives, for trainers that fit elsewhere.
     pub table: &'a TableRef,
-    /// Parameters.
-    pub cfg: &'a ForestConfig,
+    /// The estimator and its parameters.
+    pub cfg: &'a Estimator,
     /// Regression or classification.
     pub task: TaskKind,
 }
@@ -165,12 +142,16 @@ impl Trainer for LocalTrainer {
 pub fn fit(
     binned: &BinnedMatrix,
     ds: &Dataset,
-    cfg: &ForestConfig,
+    cfg: &Estimator,
     task: TaskKind,
     progress: &dyn Progress,
 ) -> Result<Forest> {
-    let p = params(cfg, task)?;
-    Ok(reelforest_tree::train_with_progress(binned, labels(ds, task), None, &p, &|_| progress.advance(1))?)
+    let data = TrainingSet::new(binned, labels(ds, task), None, engine_task(task))?;
+    match cfg {
+        Estimator::RandomForest(p) => {
+            Ok(reelforest_tree::train_with_progress(&data, p, &|_| progress.advance(1))?)
+        }
+    }
 }
 
 /// Test metrics of one model, for the report.
@@ -372,9 +353,13 @@ mod tests {
         let ds = data();
         assert_eq!(eval_blocks(ds.len()), 3);
         assert_eq!(eval_blocks(0), 0);
+        let cfg = Estimator::RandomForest(reelforest_tree::ForestParams {
+            num_trees: 3,
+            max_depth: 3,
+            ..reelforest_tree::ForestParams::default()
+        });
+        let binned = bin(&ds, MaxBins::DEFAULT, 1).unwrap();
         for task in [TaskKind::Regression, TaskKind::Classification] {
-            let cfg = ForestConfig { num_trees: 3, max_depth: 3, ..ForestConfig::default() };
-            let binned = bin(&ds, 32, 1).unwrap();
             let forest = fit(&binned, &ds, &cfg, task, &reelforest_core::NoProgress).unwrap();
             let whole = evaluate(&forest, &ds, task).unwrap();
             let mut merged = Stats::empty(task);
@@ -382,16 +367,70 @@ mod tests {
                 merged.merge(&evaluate_block(&forest, &ds, task, b).unwrap()).unwrap();
             }
             assert_eq!(whole, merged, "{task:?}");
-            // The same numbers as scoring every row at once, up to summation order.
-            if let (Stats::Regression(s), TaskKind::Regression) = (&whole, task) {
-                let pred = forest.predict(&ds.columns).unwrap();
-                let all = RegressionStats::from_slices(&ds.rating, &pred);
-                assert_eq!(s.count, all.count);
-                assert!((s.rmse() - all.rmse()).abs() < 1e-12, "{} vs {}", s.rmse(), all.rmse());
-            }
             let empty = evaluate_block(&forest, &ds, task, 7).unwrap();
             assert_eq!(empty, Stats::empty(task), "a block past the end has no rows");
-            assert!(Stats::empty(TaskKind::Regression).merge(&Stats::empty(TaskKind::Classification)).is_err());
         }
+        assert!(Stats::empty(TaskKind::Regression).merge(&Stats::empty(TaskKind::Classification)).is_err());
+    }
+
+    /// The metrics of block-wise evaluation equal metrics computed here from all predictions at
+    /// once, by hand, without the statistics types (up to summation order).
+    #[test]
+    fn evaluation_matches_metrics_computed_independently() {
+        let ds = data();
+        let cfg = Estimator::RandomForest(reelforest_tree::ForestParams {
+            num_trees: 3,
+            max_depth: 3,
+            ..reelforest_tree::ForestParams::default()
+        });
+        let binned = bin(&ds, MaxBins::DEFAULT, 1).unwrap();
+        let n = ds.len() as f64;
+
+        let forest = fit(&binned, &ds, &cfg, TaskKind::Regression, &reelforest_core::NoProgress).unwrap();
+        let pred = forest.predict(&ds.columns).unwrap();
+        let sse: f64 = pred.iter().zip(&ds.rating).map(|(p, y)| (p - y) * (p - y)).sum();
+        let sae: f64 = pred.iter().zip(&ds.rating).map(|(p, y)| (p - y).abs()).sum();
+        let Metrics::Regression { rows, rmse, mae, .. } = evaluate(&forest, &ds, TaskKind::Regression).unwrap().metrics()
+        else {
+            panic!("regression metrics expected");
+        };
+        assert_eq!(rows, ds.len() as u64);
+        assert!((rmse - (sse / n).sqrt()).abs() < 1e-9, "{rmse}");
+        assert!((mae - sae / n).abs() < 1e-9, "{mae}");
+
+        let forest = fit(&binned, &ds, &cfg, TaskKind::Classification, &reelforest_core::NoProgress).unwrap();
+        let proba = forest.predict_proba(&ds.columns).unwrap();
+        let p_good: Vec<f64> = proba.chunks(2).map(|p| p[1]).collect();
+        let correct = p_good.iter().zip(&ds.good).filter(|(p, y)| (**p > 0.5) == (**y >= 0.5)).count() as f64;
+        // Exact AUC: the Mann-Whitney rank sum of the good rows (tied scores share their mean rank).
+        let mut order: Vec<usize> = (0..p_good.len()).collect();
+        order.sort_by(|&a, &b| p_good[a].total_cmp(&p_good[b]));
+        let (mut rank_sum, mut pos) = (0.0, 0.0);
+        let mut i = 0;
+        while i < order.len() {
+            let mut j = i;
+            while j < order.len() && p_good[order[j]] == p_good[order[i]] {
+                j += 1;
+            }
+            let mean_rank = (i + j + 1) as f64 / 2.0;
+            for &r in &order[i..j] {
+                if ds.good[r] >= 0.5 {
+                    rank_sum += mean_rank;
+                    pos += 1.0;
+                }
+            }
+            i = j;
+        }
+        let auc = (rank_sum - pos * (pos + 1.0) / 2.0) / (pos * (n - pos));
+        let stats = evaluate(&forest, &ds, TaskKind::Classification).unwrap();
+        let Stats::Classification(cs) = &stats else { panic!("classification statistics expected") };
+        let bound = cs.roc_auc_error_bound().unwrap();
+        let Metrics::Classification { rows, accuracy, roc_auc, .. } = stats.metrics() else {
+            panic!("classification metrics expected");
+        };
+        assert_eq!(rows, ds.len() as u64);
+        assert!((accuracy - correct / n).abs() < 1e-9, "{accuracy} vs {}", correct / n);
+        // The stored AUC bins scores (see reelforest_tree::metrics); it is exact up to its bound.
+        assert!((roc_auc.unwrap() - auc).abs() <= bound + 1e-9, "{roc_auc:?} vs {auc} (bound {bound})");
     }
 }

@@ -1,7 +1,8 @@
 //! Job-spec checking: every bad spec gives an error that names the key, with the exact text
 //! checked, and the example jobs in `examples/jobs/` parse.
 
-use reelforest_pipeline::JobSpec;
+use reelforest_pipeline::{Estimator, JobSpec};
+use reelforest_tree::{FeatureSubsetStrategy, ForestParams, MaxBins};
 
 fn err(toml: &str) -> String {
     JobSpec::from_toml(toml, "job.toml").expect_err("spec must be rejected").to_string()
@@ -29,7 +30,7 @@ fn out_of_range_values_are_named() {
         ),
         (
             "name = \"a\"\n[forest]\nimpurity = \"mse\"\n",
-            "invalid job spec job.toml: forest.impurity: unknown impurity \"mse\" (variance, gini, entropy)",
+            "invalid job spec job.toml: forest.impurity: unknown variant `mse`, expected one of `variance`, `gini`, `entropy`",
         ),
         (
             "name = \"a\"\n[forest]\nminWeightFractionPerNode = 0.5\n",
@@ -65,9 +66,42 @@ fn out_of_range_values_are_named() {
     for (toml, expected) in cases {
         assert_eq!(err(toml), expected, "for spec:\n{toml}");
     }
-    let e = err("name = \"a\"\n[forest]\nfeatureSubsetStrategy = \"half\"\n");
-    assert!(e.starts_with("invalid job spec job.toml: forest.featureSubsetStrategy: "), "{e}");
-    assert!(e.contains("\"half\""), "{e}");
+    let more = [
+        (
+            "name = \"a\"\n[model]\nkind = \"random_forest\"\nmaxBins = 512\n",
+            "invalid job spec job.toml: model.maxBins: 512 is not in 2..=256",
+        ),
+        ("name = \"a\"\n[model]\nnumTrees = 0\n", "invalid job spec job.toml: model.numTrees: must be at least 1"),
+        ("name = \"a\"\n[forest]\nmaxBins = 1\n", "invalid job spec job.toml: forest.maxBins: 1 is not in 2..=256"),
+        (
+            "name = \"a\"\n[model]\nkind = \"gbt\"\n",
+            "invalid job spec job.toml: model.kind: unknown estimator \"gbt\" (random_forest)",
+        ),
+        (
+            "name = \"a\"\n[model]\n[forest]\n",
+            "invalid job spec job.toml: forest: give the estimator in [model] only ([forest] is its older name)",
+        ),
+        (
+            "name = \"a\"\n[tuning.grid]\nkind = [\"random_forest\"]\n",
+            "invalid job spec job.toml: tuning.grid.kind: the estimator is not a tunable parameter",
+        ),
+    ];
+    for (toml, expected) in more {
+        assert_eq!(err(toml), expected, "for spec:\n{toml}");
+    }
+    for table in ["forest", "model"] {
+        let e = err(&format!("name = \"a\"\n[{table}]\nfeatureSubsetStrategy = \"half\"\n"));
+        assert!(e.starts_with(&format!("invalid job spec job.toml: {table}.featureSubsetStrategy: ")), "{e}");
+        assert!(e.contains("\"half\""), "{e}");
+        let e = err(&format!("name = \"a\"\n[{table}]\nmaxDepth = \"deep\"\n"));
+        assert!(e.starts_with(&format!("invalid job spec job.toml: {table}.maxDepth: ")), "{e}");
+        let e = err(&format!("name = \"a\"\n[{table}]\nmaxDeep = 3\n"));
+        assert!(e.starts_with(&format!("invalid job spec job.toml: {table}.maxDeep: unknown field `maxDeep`")), "{e}");
+    }
+    let e = err("name = \"a\"\n[tuning]\nnumFolds = \"three\"\n");
+    assert!(e.starts_with("invalid job spec job.toml: tuning.numFolds: "), "{e}");
+    let e = err("name = \"a\"\nnumTrees = 3\n");
+    assert!(e.starts_with("invalid job spec job.toml: numTrees: unknown field `numTrees`"), "{e}");
     let e = err("name = \"a\"\n[features]\nsplit = { kind = \"random\", test_fraction = 1.5 }\n");
     assert!(e.contains("features: ") && e.contains("test_fraction"), "{e}");
     let e = err("name = \"a\"\n[data]\nformat = \"parquet\"\n");
@@ -92,12 +126,34 @@ fn example_jobs_parse() {
 #[test]
 fn defaults_follow_spark() {
     let spec = JobSpec::from_toml("name = \"a\"\n", "job.toml").expect("minimal spec");
-    assert_eq!(spec.forest.num_trees, 20);
-    assert_eq!(spec.forest.max_depth, 5);
-    assert_eq!(spec.forest.max_bins, 32);
-    assert_eq!(spec.forest.min_instances_per_node, 1);
-    assert!(spec.forest.bootstrap);
-    assert_eq!(spec.forest.feature_subset_strategy, "auto");
-    assert_eq!(spec.forest.subsampling_rate, 1.0);
+    let f = spec.model.forest();
+    assert_eq!(f.num_trees, 20);
+    assert_eq!(f.max_depth, 5);
+    assert_eq!(f.max_bins.get(), 32);
+    assert_eq!(f.min_instances_per_node, 1);
+    assert!(f.bootstrap);
+    assert_eq!(f.feature_subset_strategy, FeatureSubsetStrategy::Auto);
+    assert_eq!(f.subsampling_rate, 1.0);
     assert!(spec.data.is_synth());
+}
+
+/// `[forest]` (the table's name before estimators were named) reads as `[model]` with
+/// `kind = "random_forest"`; a spec written back is `[model]` and reads back the same.
+#[test]
+fn the_older_forest_table_still_reads_and_specs_round_trip() {
+    let old = JobSpec::from_toml("name = \"a\"\n[forest]\nnumTrees = 7\nmaxBins = 64\n", "job.toml").expect("[forest]");
+    let new = JobSpec::from_toml(
+        "name = \"a\"\n[model]\nkind = \"random_forest\"\nnumTrees = 7\nmaxBins = 64\n",
+        "job.toml",
+    )
+    .expect("[model]");
+    assert_eq!(old, new);
+    assert_eq!(new.model, Estimator::RandomForest(ForestParams {
+        num_trees: 7,
+        max_bins: MaxBins::new(64).expect("64"),
+        ..ForestParams::default()
+    }));
+    let text = toml::to_string(&new).expect("toml");
+    assert!(text.contains("[model]\nkind = \"random_forest\"\nnumTrees = 7\n"), "{text}");
+    assert_eq!(JobSpec::from_toml(&text, "written").expect("reads back"), new);
 }

@@ -12,7 +12,7 @@ tasks = ["regression"]
 [data]
 source = "synth"
 synth = {{ ratings = 6000, seed = 5 }}
-[forest]
+[model]
 numTrees = 6
 maxDepth = 4
 [tuning]

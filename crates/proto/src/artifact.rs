@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 pub const MAGIC: u64 = 0x4c44_4f4d_4652_4c52;
 
 /// The `Model` layout version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// A trained model: what `model.pb` holds.
 #[derive(Debug, Clone, PartialEq)]
@@ -372,16 +372,11 @@ fn model_from_pb(m: pb::Model) -> Result<ModelArtifact> {
             t.params.ok_or_else(|| Error::missing(path(&at, "params")))?,
             &path(&at, "params"),
         )?;
-        match (task, params.task) {
-            (TaskKind::Regression, Task::Regression)
-            | (TaskKind::Classification, Task::Classification { num_classes: 2 }) => {}
-            (_, p) => {
-                return Err(Error::field(
-                    path(&at, "params.num_classes"),
-                    format!("{} for a {} task", p.num_classes(), task.as_str()),
-                ));
-            }
-        }
+        let engine_task = match task {
+            TaskKind::Regression => Task::Regression,
+            TaskKind::Classification => Task::Classification { num_classes: 2 },
+        };
+        params.validate_for(engine_task).map_err(|e| Error::tree(path(&at, "params"), e))?;
         let bins = convert::bins_from_pb(t.bins.ok_or_else(|| Error::missing(path(&at, "bins")))?, &path(&at, "bins"))?;
         if bins.num_features() != nf {
             return Err(Error::field(
@@ -396,7 +391,7 @@ fn model_from_pb(m: pb::Model) -> Result<ModelArtifact> {
                 format!("{}, the schema has {nf} features", forest_msg.num_features),
             ));
         }
-        let forest = convert::forest_from_pb(forest_msg, &params, &path(&at, "forest"))?;
+        let forest = convert::forest_from_pb(forest_msg, engine_task, &params, &path(&at, "forest"))?;
         let mt = t.metrics.ok_or_else(|| Error::missing(path(&at, "metrics")))?;
         if mt.feature_importances.len() != nf {
             return Err(Error::field(
@@ -429,16 +424,17 @@ fn model_from_pb(m: pb::Model) -> Result<ModelArtifact> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reelforest_tree::{BinnedMatrix, train};
+    use reelforest_tree::{BinnedMatrix, TrainingSet, train};
 
     /// A valid one-task payload (regression on 2 features, 3 trees).
     fn payload() -> pb::Model {
         let x0: Vec<f64> = (0..200).map(|i| f64::from(i % 13)).collect();
         let x1: Vec<f64> = (0..200).map(|i| f64::from(i % 7)).collect();
         let y: Vec<f64> = x0.iter().zip(&x1).map(|(a, b)| a + 2.0 * b).collect();
-        let params = ForestParams { num_trees: 3, max_depth: 4, ..ForestParams::regression() };
+        let params = ForestParams { num_trees: 3, max_depth: 4, ..ForestParams::default() };
         let binned = BinnedMatrix::from_columns(&[x0, x1], params.max_bins, params.seed).expect("bins");
-        let forest = train(&binned, &y, None, &params).expect("trains");
+        let data = TrainingSet::new(&binned, &y, None, Task::Regression).expect("data");
+        let forest = train(&data, &params).expect("trains");
         let m = Metrics::Regression(RegressionMetrics {
             rows: 1,
             rmse: 0.0,
@@ -552,13 +548,18 @@ mod tests {
         );
         assert_eq!(damaged(|m| m.tasks[0].params = None), "tasks[0].params: missing");
         assert_eq!(damaged(|m| m.tasks[0].task = 9), "tasks[0].task: unknown value 9");
+        let set_json = |json: &str| {
+            let json = json.to_string();
+            damaged(move |m| m.tasks[0].params.as_mut().expect("params").json = json)
+        };
+        assert_eq!(set_json(r#"{"maxBins": 1}"#), "tasks[0].params.maxBins: 1 is not in 2..=256");
+        assert_eq!(set_json(r#"{"subsamplingRate": 0.0}"#), "tasks[0].params is invalid");
+        assert!(set_json(r#"{"numTree": 3}"#).starts_with("tasks[0].params.numTree: unknown field `numTree`"));
+        let eof = set_json("{");
+        assert!(eof.starts_with("tasks[0].params.json: EOF while parsing"), "{eof}");
         assert_eq!(
-            damaged(|m| m.tasks[0].params.as_mut().expect("params").num_classes = 2),
-            "tasks[0].params is invalid"
-        );
-        assert_eq!(
-            damaged(|m| m.tasks[0].params.as_mut().expect("params").subsampling_rate = 0.0),
-            "tasks[0].params is invalid"
+            damaged(|m| m.tasks[0].params.as_mut().expect("params").kind = "als".into()),
+            "tasks[0].params.kind: \"als\", expected \"random_forest\""
         );
         assert_eq!(
             damaged(|m| m.tasks[0].bins.as_mut().expect("bins").features[0].thresholds.reverse()),

@@ -4,9 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::pb;
-use reelforest_tree::{
-    BinEdges, BinMapper, FeatureSubsetStrategy, Forest, ForestParams, Impurity, Node, Split, Task, Tree,
-};
+use reelforest_tree::{BinEdges, BinMapper, Forest, ForestParams, MaxBins, Node, Split, Task, Tree};
 
 /// `prefix.rest`, or `rest` at the top level.
 pub(crate) fn path(prefix: &str, rest: &str) -> String {
@@ -120,98 +118,38 @@ pub(crate) fn tree_from_pb(msg: pb::Tree, prefix: &str) -> Result<Tree> {
     Tree::new(msg.tree_index, msg.num_classes, nodes).map_err(|e| Error::tree(path(prefix, "nodes"), e))
 }
 
-pub(crate) fn params_to_pb(p: &ForestParams) -> pb::ForestParams {
-    use pb::feature_subset_strategy::Strategy;
-    let named = |n: pb::NamedStrategy| Strategy::Named(n as i32);
-    let strategy = match p.feature_subset_strategy {
-        FeatureSubsetStrategy::Auto => named(pb::NamedStrategy::Auto),
-        FeatureSubsetStrategy::All => named(pb::NamedStrategy::All),
-        FeatureSubsetStrategy::OneThird => named(pb::NamedStrategy::Onethird),
-        FeatureSubsetStrategy::Sqrt => named(pb::NamedStrategy::Sqrt),
-        FeatureSubsetStrategy::Log2 => named(pb::NamedStrategy::Log2),
-        FeatureSubsetStrategy::Fraction(f) => Strategy::Fraction(f),
-        FeatureSubsetStrategy::Count(n) => Strategy::Count(n as u64),
-    };
-    pb::ForestParams {
-        num_classes: p.task.num_classes(),
-        num_trees: u32::try_from(p.num_trees).unwrap_or(u32::MAX),
-        max_depth: p.max_depth,
-        max_bins: u32::try_from(p.max_bins).unwrap_or(u32::MAX),
-        min_instances_per_node: p.min_instances_per_node as u64,
-        min_info_gain: p.min_info_gain,
-        min_weight_fraction_per_node: p.min_weight_fraction_per_node,
-        subsampling_rate: p.subsampling_rate,
-        bootstrap: p.bootstrap,
-        feature_subset_strategy: Some(pb::FeatureSubsetStrategy { strategy: Some(strategy) }),
-        impurity: match p.impurity {
-            Impurity::Variance => pb::Impurity::Variance,
-            Impurity::Gini => pb::Impurity::Gini,
-            Impurity::Entropy => pb::Impurity::Entropy,
-        } as i32,
-        seed: p.seed,
-        thresholds: p.thresholds.clone().unwrap_or_default(),
-    }
+/// The `kind` of a random forest's [`pb::EstimatorParams`].
+pub(crate) const RANDOM_FOREST: &str = "random_forest";
+
+pub(crate) fn params_to_pb(p: &ForestParams) -> pb::EstimatorParams {
+    // The declared type serializes to plain JSON values: this cannot fail.
+    let json = serde_json::to_string(p).unwrap_or_default();
+    pb::EstimatorParams { kind: RANDOM_FOREST.to_string(), json }
 }
 
-/// Checks and converts forest parameters; `prefix` is their path (`tasks[0].params`).
-pub(crate) fn params_from_pb(msg: pb::ForestParams, prefix: &str) -> Result<ForestParams> {
-    use pb::feature_subset_strategy::Strategy;
-    let at = |f: &str| path(prefix, f);
-    let task = match msg.num_classes {
-        0 => Task::Regression,
-        1 => return Err(Error::field(at("num_classes"), "1 (0 for regression, >= 2 for classification)")),
-        k => Task::Classification { num_classes: k },
-    };
-    let strategy = match msg.feature_subset_strategy.and_then(|s| s.strategy) {
-        None => return Err(Error::missing(at("feature_subset_strategy"))),
-        Some(Strategy::Named(n)) => match pb::NamedStrategy::try_from(n) {
-            Ok(pb::NamedStrategy::Auto) => FeatureSubsetStrategy::Auto,
-            Ok(pb::NamedStrategy::All) => FeatureSubsetStrategy::All,
-            Ok(pb::NamedStrategy::Onethird) => FeatureSubsetStrategy::OneThird,
-            Ok(pb::NamedStrategy::Sqrt) => FeatureSubsetStrategy::Sqrt,
-            Ok(pb::NamedStrategy::Log2) => FeatureSubsetStrategy::Log2,
-            Ok(pb::NamedStrategy::Unspecified) | Err(_) => {
-                return Err(Error::field(at("feature_subset_strategy.named"), format!("unknown value {n}")));
-            }
-        },
-        Some(Strategy::Fraction(f)) => FeatureSubsetStrategy::Fraction(f),
-        Some(Strategy::Count(c)) => FeatureSubsetStrategy::Count(
-            usize::try_from(c)
-                .map_err(|_| Error::field(at("feature_subset_strategy.count"), format!("{c} too large")))?,
-        ),
-    };
-    let impurity = match pb::Impurity::try_from(msg.impurity) {
-        Ok(pb::Impurity::Variance) => Impurity::Variance,
-        Ok(pb::Impurity::Gini) => Impurity::Gini,
-        Ok(pb::Impurity::Entropy) => Impurity::Entropy,
-        Ok(pb::Impurity::Unspecified) | Err(_) => {
-            return Err(Error::field(at("impurity"), format!("unknown value {}", msg.impurity)));
-        }
-    };
-    let p = ForestParams {
-        task,
-        num_trees: msg.num_trees as usize,
-        max_depth: msg.max_depth,
-        max_bins: msg.max_bins as usize,
-        min_instances_per_node: usize::try_from(msg.min_instances_per_node).map_err(|_| {
-            Error::field(at("min_instances_per_node"), format!("{} too large", msg.min_instances_per_node))
-        })?,
-        min_info_gain: msg.min_info_gain,
-        min_weight_fraction_per_node: msg.min_weight_fraction_per_node,
-        subsampling_rate: msg.subsampling_rate,
-        bootstrap: msg.bootstrap,
-        feature_subset_strategy: strategy,
-        impurity,
-        seed: msg.seed,
-        thresholds: (!msg.thresholds.is_empty()).then_some(msg.thresholds),
-    };
+/// Decodes forest parameters with their own type (its checks apply); `prefix` is their path
+/// (`tasks[0].params`) and errors name the key under it (`tasks[0].params.maxBins`).
+pub(crate) fn params_from_pb(msg: pb::EstimatorParams, prefix: &str) -> Result<ForestParams> {
+    if msg.kind != RANDOM_FOREST {
+        return Err(Error::field(path(prefix, "kind"), format!("{:?}, expected {RANDOM_FOREST:?}", msg.kind)));
+    }
+    let de = &mut serde_json::Deserializer::from_str(&msg.json);
+    let p: ForestParams = serde_path_to_error::deserialize(de).map_err(|e| {
+        let key = e.path().to_string();
+        // `.`: the error is about the whole object; `?`: the JSON broke off before a key.
+        let at = if key == "." || key.ends_with('?') { path(prefix, "json") } else { path(prefix, &key) };
+        let e = e.into_inner();
+        let text = e.to_string();
+        let position = format!(" at line {} column {}", e.line(), e.column());
+        Error::field(at, text.strip_suffix(&position).unwrap_or(&text))
+    })?;
     p.validate().map_err(|e| Error::tree(prefix, e))?;
     Ok(p)
 }
 
 pub(crate) fn bins_to_pb(b: &BinMapper) -> pb::BinEdgesSet {
     pb::BinEdgesSet {
-        max_bins: u32::try_from(b.max_bins()).unwrap_or(u32::MAX),
+        max_bins: u32::from(u16::from(b.max_bins())),
         features: b
             .edges()
             .iter()
@@ -222,7 +160,7 @@ pub(crate) fn bins_to_pb(b: &BinMapper) -> pb::BinEdgesSet {
 
 /// Checks and converts bin edges; `prefix` is their path (`tasks[0].bins`).
 pub(crate) fn bins_from_pb(msg: pb::BinEdgesSet, prefix: &str) -> Result<BinMapper> {
-    let max_bins = msg.max_bins as usize;
+    let max_bins = MaxBins::new(i64::from(msg.max_bins)).map_err(|e| Error::tree(path(prefix, "max_bins"), e))?;
     for (f, e) in msg.features.iter().enumerate() {
         let at = path(prefix, &format!("features[{f}].thresholds"));
         if let Some(i) = e.thresholds.iter().position(|t| t.is_nan()) {
@@ -232,7 +170,7 @@ pub(crate) fn bins_from_pb(msg: pb::BinEdgesSet, prefix: &str) -> Result<BinMapp
             return Err(Error::field(at, format!("not strictly increasing at value {}", i + 1)));
         }
         let bins = e.thresholds.len() + 1 + usize::from(e.has_missing);
-        if bins > max_bins {
+        if bins > max_bins.get() {
             return Err(Error::field(at, format!("{bins} bins exceed max_bins {max_bins}")));
         }
     }
@@ -250,14 +188,14 @@ pub(crate) fn forest_to_pb(f: &Forest) -> pb::Forest {
 
 /// Checks and converts a forest trained with `params`; `prefix` is its path
 /// (`tasks[0].forest`).
-pub(crate) fn forest_from_pb(msg: pb::Forest, params: &ForestParams, prefix: &str) -> Result<Forest> {
-    if msg.trees.len() != params.num_trees {
+pub(crate) fn forest_from_pb(msg: pb::Forest, task: Task, params: &ForestParams, prefix: &str) -> Result<Forest> {
+    if u32::try_from(msg.trees.len()).ok() != Some(params.num_trees) {
         return Err(Error::field(
             path(prefix, "trees"),
             format!("{} trees, the parameters say numTrees = {}", msg.trees.len(), params.num_trees),
         ));
     }
-    let k = params.task.num_classes();
+    let k = task.num_classes();
     let nf = msg.num_features;
     let mut trees = Vec::with_capacity(msg.trees.len());
     for (i, t) in msg.trees.into_iter().enumerate() {
@@ -275,5 +213,5 @@ pub(crate) fn forest_from_pb(msg: pb::Forest, params: &ForestParams, prefix: &st
         }
         trees.push(tree_from_pb(t, &at)?);
     }
-    Forest::from_trees(params, nf as usize, trees).map_err(|e| Error::tree(prefix, e))
+    Forest::from_trees(task, params, nf as usize, trees).map_err(|e| Error::tree(prefix, e))
 }

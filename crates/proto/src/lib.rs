@@ -54,12 +54,12 @@ pub fn tree_from_wire(msg: wire::Tree, prefix: &str) -> Result<reelforest_tree::
     convert::tree_from_pb(msg, prefix)
 }
 
-/// Forest parameters as their wire message.
-pub fn params_to_wire(p: &reelforest_tree::ForestParams) -> wire::ForestParams {
+/// Forest parameters as their wire message (Spark's `paramMap` JSON of the one declaration).
+pub fn params_to_wire(p: &reelforest_tree::ForestParams) -> wire::EstimatorParams {
     convert::params_to_pb(p)
 }
 
-/// Checks and converts forest parameters; errors name the field under `prefix`.
-pub fn params_from_wire(msg: wire::ForestParams, prefix: &str) -> Result<reelforest_tree::ForestParams> {
+/// Decodes forest parameters with their own type; errors name the key under `prefix`.
+pub fn params_from_wire(msg: wire::EstimatorParams, prefix: &str) -> Result<reelforest_tree::ForestParams> {
     convert::params_from_pb(msg, prefix)
 }

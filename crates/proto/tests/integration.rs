@@ -5,7 +5,7 @@ use reelforest_proto::{
     ClassificationMetrics, Error, GenreColumn, Metrics, ModelArtifact, RegressionMetrics, ServingFeatures, TaskKind,
     TaskMetrics, TaskModel, decode_model, encode_model,
 };
-use reelforest_tree::{BinnedMatrix, ForestParams, train};
+use reelforest_tree::{BinnedMatrix, ForestParams, Task, TrainingSet, train};
 
 fn columns() -> Vec<Vec<f64>> {
     let x0: Vec<f64> = (0..300).map(|i| f64::from(i % 17) / 17.0).collect();
@@ -15,18 +15,21 @@ fn columns() -> Vec<Vec<f64>> {
 
 fn task_model(task: TaskKind) -> TaskModel {
     let cols = columns();
-    let (params, y): (ForestParams, Vec<f64>) = match task {
+    let (engine_task, params, y): (Task, ForestParams, Vec<f64>) = match task {
         TaskKind::Regression => (
-            ForestParams { num_trees: 4, max_depth: 4, ..ForestParams::regression() },
+            Task::Regression,
+            ForestParams { num_trees: 4, max_depth: 4, ..ForestParams::default() },
             cols[0].iter().zip(&cols[1]).map(|(a, b)| a * 3.0 + if b.is_nan() { 1.0 } else { *b }).collect(),
         ),
         TaskKind::Classification => (
-            ForestParams { num_trees: 3, max_depth: 3, ..ForestParams::classification(2) },
+            Task::Classification { num_classes: 2 },
+            ForestParams { num_trees: 3, max_depth: 3, ..ForestParams::default() },
             cols[0].iter().map(|a| f64::from(u8::from(*a > 0.5))).collect(),
         ),
     };
     let binned = BinnedMatrix::from_columns(&cols, params.max_bins, params.seed).expect("bins");
-    let forest = train(&binned, &y, None, &params).expect("trains");
+    let data = TrainingSet::new(&binned, &y, None, engine_task).expect("data");
+    let forest = train(&data, &params).expect("trains");
     let test = match task {
         TaskKind::Regression => Metrics::Regression(RegressionMetrics {
             rows: 10,
@@ -154,8 +157,8 @@ fn wrong_format_version_is_rejected() {
     let mut bytes = encode_model(&artifact());
     // Byte 9 is the tag of field 2 (format_version, varint), byte 10 its value.
     assert_eq!(bytes[9], 0x10);
-    bytes[10] = 2;
-    assert_eq!(err_text(&bytes), "unsupported model format version 2 (this build reads version 1)");
+    bytes[10] = 1;
+    assert_eq!(err_text(&bytes), "unsupported model format version 1 (this build reads version 2)");
 }
 
 #[test]

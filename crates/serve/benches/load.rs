@@ -78,7 +78,7 @@ fn main() {
     let spec = JobSpec::from_toml(
         &format!(
             "name = \"load\"\n[data]\nsource = \"synth\"\nsynth = {{ ratings = {ratings}, seed = 7 }}\n\
-             [forest]\nnumTrees = 100\nmaxDepth = 10\n[audit]\nleaky = false\n"
+             [model]\nkind = \"random_forest\"\nnumTrees = 100\nmaxDepth = 10\n[audit]\nleaky = false\n"
         ),
         "bench",
     )

@@ -146,7 +146,7 @@ impl<'m> Explainer<'m> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reelforest_tree::{BinnedMatrix, ForestParams, train};
+    use reelforest_tree::{BinnedMatrix, ForestParams, TrainingSet, train};
 
     /// A forest on two features where the label depends on both.
     fn forest(task: reelforest_tree::Task) -> (Forest, Vec<Vec<f64>>) {
@@ -163,17 +163,11 @@ mod tests {
                 }
             })
             .collect();
-        let params = match task {
-            reelforest_tree::Task::Regression => {
-                ForestParams { num_trees: 7, max_depth: 5, ..ForestParams::regression() }
-            }
-            reelforest_tree::Task::Classification { .. } => {
-                ForestParams { num_trees: 7, max_depth: 5, ..ForestParams::classification(2) }
-            }
-        };
+        let params = ForestParams { num_trees: 7, max_depth: 5, ..ForestParams::default() };
         let cols = vec![x0, x1];
         let binned = BinnedMatrix::from_columns(&cols, params.max_bins, params.seed).expect("bins");
-        (train(&binned, &y, None, &params).expect("train"), cols)
+        let data = TrainingSet::new(&binned, &y, None, task).expect("data");
+        (train(&data, &params).expect("train"), cols)
     }
 
     #[test]

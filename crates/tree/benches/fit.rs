@@ -9,7 +9,9 @@
 use std::time::Instant;
 
 use linfa::prelude::*;
-use reelforest_tree::{BinnedMatrix, FeatureSubsetStrategy, ForestParams, RegressionStats, train};
+use reelforest_tree::{
+    BinnedMatrix, FeatureSubsetStrategy, ForestParams, MaxBins, RegressionStats, Task, TrainingSet, train,
+};
 
 /// CPU seconds (user + system) used by this process so far, from `/proc/self/stat` (Linux;
 /// assumes 100 clock ticks per second). Reported beside wall time because the benchmark
@@ -71,11 +73,11 @@ fn main() {
     // `cargo bench` passes `--bench`; nothing else to parse.
     let rows = env("BENCH_ROWS", 1_000_000);
     let features = env("BENCH_FEATURES", 30);
-    let trees = env("BENCH_TREES", 100);
+    let trees = u32::try_from(env("BENCH_TREES", 100)).expect("BENCH_TREES fits u32");
     let depth = env("BENCH_DEPTH", 10) as u32;
     println!("threads: {}", rayon::current_num_threads());
     let (cols, y) = synth(rows, features, 1);
-    let params = ForestParams { num_trees: trees, max_depth: depth, ..ForestParams::regression() };
+    let params = ForestParams { num_trees: trees, max_depth: depth, ..ForestParams::default() };
 
     let t = Instant::now();
     let binned = BinnedMatrix::from_columns(&cols, params.max_bins, params.seed).expect("bin");
@@ -85,7 +87,8 @@ fn main() {
     let rss_before_fit = peak_rss_mb();
     let t = Instant::now();
     let cpu = cpu_seconds();
-    let forest = train(&binned, &y, None, &params).expect("train");
+    let data = TrainingSet::new(&binned, &y, None, Task::Regression).expect("training set");
+    let forest = train(&data, &params).expect("train");
     let fit_s = t.elapsed().as_secs_f64();
     let fit_cpu = cpu_seconds() - cpu;
     let rss_after_fit = peak_rss_mb();
@@ -149,11 +152,12 @@ fn main() {
         max_depth: 64,
         bootstrap: false,
         feature_subset_strategy: FeatureSubsetStrategy::All,
-        ..ForestParams::classification(2)
+        ..ForestParams::default()
     };
     let t = Instant::now();
-    let b = BinnedMatrix::from_columns(&ccols, 256, 0).expect("bin");
-    let f = train(&b, &labels, None, &p).expect("train");
+    let b = BinnedMatrix::from_columns(&ccols, MaxBins::MAX, 0).expect("bin");
+    let set = TrainingSet::new(&b, &labels, None, Task::Classification { num_classes: 2 }).expect("training set");
+    let f = train(&set, &p).expect("train");
     let ours = t.elapsed().as_secs_f64();
     let acc = f.predict(&ccols).expect("predict").iter().zip(&labels).filter(|(a, b)| a == b).count() as f64 / n as f64;
     let x = ndarray::Array2::from_shape_fn((n, 10), |(i, j)| ccols[j][i]);

@@ -14,7 +14,7 @@
 
 use std::time::Instant;
 
-use reelforest_tree::{ForestParams, train};
+use reelforest_tree::{ForestParams, MaxBins, Task, TrainingSet, train};
 
 fn read(path: &str, cols: usize) -> (usize, Vec<f64>) {
     let raw = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
@@ -33,7 +33,7 @@ fn main() {
     assert!(args.len() >= 4, "usage: fit_matrix TRAIN.f64 TEST.f64 COLS [TREES DEPTH PASSES]");
     let cols: usize = args[3].parse().expect("COLS");
     let arg = |i: usize, d: usize| args.get(i).map_or(d, |s| s.parse().expect("a number"));
-    let (trees, depth, passes) = (arg(4, 100), arg(5, 10) as u32, arg(6, 25));
+    let (trees, depth, passes) = (arg(4, 100) as u32, arg(5, 10) as u32, arg(6, 25));
     let (n_train, train_v) = read(&args[1], cols);
     let (n_test, test_v) = read(&args[2], cols);
     let train_cols: Vec<&[f64]> = train_v.chunks_exact(n_train).take(cols).collect();
@@ -41,18 +41,21 @@ fn main() {
     let label = |v: &[f64], n: usize, k: usize| v[(cols + k) * n..(cols + k + 1) * n].to_vec();
     for task in ["regression", "classification"] {
         let k = usize::from(task == "classification");
-        let mut p = if k == 0 { ForestParams::regression() } else { ForestParams::classification(2) };
-        p.num_trees = trees;
-        p.max_depth = depth;
-        p.max_bins = 32;
-        p.seed = 42;
+        let kind = if k == 0 { Task::Regression } else { Task::Classification { num_classes: 2 } };
+        let p = ForestParams {
+            num_trees: trees,
+            max_depth: depth,
+            max_bins: MaxBins::new(32).expect("32 bins"),
+            seed: 42,
+            ..ForestParams::default()
+        };
         let y = label(&train_v, n_train, k);
         let y_test = label(&test_v, n_test, k);
         let t0 = Instant::now();
         let binned = p.bin(&train_cols).expect("bin");
         let bin_s = t0.elapsed().as_secs_f64();
         let t0 = Instant::now();
-        let forest = train(&binned, &y, None, &p).expect("train");
+        let forest = train(&TrainingSet::new(&binned, &y, None, kind).expect("training set"), &p).expect("train");
         let fit_s = t0.elapsed().as_secs_f64();
         let predict = || {
             if k == 0 {

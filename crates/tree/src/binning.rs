@@ -6,7 +6,7 @@
 //!
 //! # Bins
 //! A non-missing value `v` of feature `f` falls into value bin `#{t in thresholds : t < v}`, so
-//! "bin <= b" is exactly "v <= thresholds[b]": trees store that raw threshold and predict on raw
+//! `bin <= b` is exactly `v <= thresholds[b]`: trees store that raw threshold and predict on raw
 //! features without any bins. Thresholds are midpoints between consecutive distinct values.
 //! Binning is **exact** (one bin per distinct value, found by a scan of all rows) when a feature
 //! has at most `max_bins` distinct values (`max_bins - 1` if it also has missing values);
@@ -25,12 +25,9 @@ use rand_chacha::rand_core::SeedableRng;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::params::MaxBins;
 use crate::sampler::{seed_bytes, splitmix64};
 
-/// Default number of bins (Spark's `maxBins` default).
-pub const DEFAULT_MAX_BINS: usize = 32;
-/// Largest supported `maxBins` (bins are stored as `u8`).
-pub const MAX_SUPPORTED_BINS: usize = 256;
 /// Number of rows sampled to compute quantiles (all rows if fewer).
 pub const QUANTILE_SAMPLE_ROWS: usize = 100_000;
 
@@ -78,7 +75,7 @@ impl BinEdges {
 #[derive(Debug, Clone, PartialEq)]
 pub struct BinMapper {
     edges: Vec<BinEdges>,
-    max_bins: usize,
+    max_bins: MaxBins,
 }
 
 impl BinMapper {
@@ -86,10 +83,7 @@ impl BinMapper {
     ///
     /// Quantiles come from at most [`QUANTILE_SAMPLE_ROWS`] rows drawn with `seed`; missing
     /// values and low-cardinality features (exact bins) are detected on all rows.
-    pub fn fit<C: AsRef<[f64]> + Sync>(columns: &[C], max_bins: usize, seed: u64) -> Result<Self> {
-        if !(2..=MAX_SUPPORTED_BINS).contains(&max_bins) {
-            return Err(Error::param("maxBins", format!("must be in 2..=256, got {max_bins}")));
-        }
+    pub fn fit<C: AsRef<[f64]> + Sync>(columns: &[C], max_bins: MaxBins, seed: u64) -> Result<Self> {
         let n_rows = check_columns(columns)?;
         let sample = sample_rows(n_rows, QUANTILE_SAMPLE_ROWS, seed);
         let edges = columns
@@ -97,7 +91,7 @@ impl BinMapper {
             .map(|col| {
                 let col = col.as_ref();
                 let has_missing = col.iter().any(|v| v.is_nan());
-                let value_bins = if has_missing { max_bins - 1 } else { max_bins };
+                let value_bins = if has_missing { max_bins.get() - 1 } else { max_bins.get() };
                 // Few distinct values over all rows: exact bins, whatever the sample saw.
                 if let Some(distinct) = few_distinct(col, value_bins) {
                     return BinEdges {
@@ -118,12 +112,9 @@ impl BinMapper {
     }
 
     /// Builds a mapper from explicit edges (e.g. decoded from a model file).
-    pub fn from_edges(edges: Vec<BinEdges>, max_bins: usize) -> Result<Self> {
-        if !(2..=MAX_SUPPORTED_BINS).contains(&max_bins) {
-            return Err(Error::param("maxBins", format!("must be in 2..=256, got {max_bins}")));
-        }
+    pub fn from_edges(edges: Vec<BinEdges>, max_bins: MaxBins) -> Result<Self> {
         for (f, e) in edges.iter().enumerate() {
-            if e.num_bins() > max_bins
+            if e.num_bins() > max_bins.get()
                 || e.thresholds.windows(2).any(|w| w[0].partial_cmp(&w[1]) != Some(std::cmp::Ordering::Less))
                 || e.thresholds.iter().any(|t| t.is_nan())
             {
@@ -142,7 +133,7 @@ impl BinMapper {
     }
 
     /// The `maxBins` the mapper was fitted with.
-    pub fn max_bins(&self) -> usize {
+    pub fn max_bins(&self) -> MaxBins {
         self.max_bins
     }
 
@@ -187,7 +178,7 @@ pub struct BinnedMatrix {
 
 impl BinnedMatrix {
     /// Fits bin edges (see [`BinMapper::fit`]) and bins every column.
-    pub fn from_columns<C: AsRef<[f64]> + Sync>(columns: &[C], max_bins: usize, seed: u64) -> Result<Self> {
+    pub fn from_columns<C: AsRef<[f64]> + Sync>(columns: &[C], max_bins: MaxBins, seed: u64) -> Result<Self> {
         let mapper = BinMapper::fit(columns, max_bins, seed)?;
         Self::with_mapper(columns, mapper)
     }
@@ -374,10 +365,14 @@ fn quantile_thresholds(values: &[f64], value_bins: usize) -> Vec<f64> {
 mod tests {
     use super::*;
 
+    fn bins(n: i64) -> MaxBins {
+        MaxBins::new(n).unwrap()
+    }
+
     #[test]
     fn exact_when_few_distinct_values() {
         let col = vec![3.0, 1.0, 2.0, 1.0, 3.0, 2.0];
-        let m = BinnedMatrix::from_columns(&[col], 32, 7).unwrap();
+        let m = BinnedMatrix::from_columns(&[col], bins(32), 7).unwrap();
         assert_eq!(m.edges(0).thresholds, vec![1.5, 2.5]);
         assert_eq!(m.column(0), [2, 0, 1, 0, 2, 1]);
         assert!(!m.edges(0).has_missing);
@@ -389,7 +384,7 @@ mod tests {
         let mut col = vec![1.0; QUANTILE_SAMPLE_ROWS * 2];
         col[1] = 2.0;
         *col.last_mut().unwrap() = 9.0;
-        let m = BinnedMatrix::from_columns(&[col], 32, 0).unwrap();
+        let m = BinnedMatrix::from_columns(&[col], bins(32), 0).unwrap();
         assert_eq!(m.edges(0).thresholds, vec![1.5, 5.5]);
         assert_eq!(m.column(0)[QUANTILE_SAMPLE_ROWS * 2 - 1], 2);
     }
@@ -397,7 +392,7 @@ mod tests {
     #[test]
     fn quantiles_are_balanced_and_bounded() {
         let col: Vec<f64> = (0..10_000).map(|i| f64::from(i) * 0.5).collect();
-        let m = BinnedMatrix::from_columns(&[col], 16, 1).unwrap();
+        let m = BinnedMatrix::from_columns(&[col], bins(16), 1).unwrap();
         assert_eq!(m.edges(0).num_value_bins(), 16);
         let mut counts = [0usize; 16];
         for &b in &m.column(0) {
@@ -411,13 +406,13 @@ mod tests {
     #[test]
     fn missing_values_get_the_last_bin() {
         let col = vec![1.0, f64::NAN, 2.0, 3.0];
-        let m = BinnedMatrix::from_columns(&[col], 2, 1).unwrap();
+        let m = BinnedMatrix::from_columns(&[col], bins(2), 1).unwrap();
         let e = m.edges(0);
         assert!(e.has_missing);
         assert_eq!(e.num_bins(), 2);
         assert_eq!(m.column(0), [0, 1, 0, 0]);
         // A mapper without a missing bin rejects NaN.
-        let m2 = BinMapper::fit(&[vec![1.0, 2.0]], 4, 0).unwrap();
+        let m2 = BinMapper::fit(&[vec![1.0, 2.0]], bins(4), 0).unwrap();
         assert!(m2.bin_row(&[f64::NAN]).is_err());
         assert_eq!(m2.bin_row(&[1.7]).unwrap(), vec![1]);
     }
@@ -425,7 +420,7 @@ mod tests {
     #[test]
     fn threshold_matches_bin_order() {
         let col: Vec<f64> = (0..5000).map(|i| ((i * 7919) % 1000) as f64 / 7.0).collect();
-        let m = BinnedMatrix::from_columns(std::slice::from_ref(&col), 32, 3).unwrap();
+        let m = BinnedMatrix::from_columns(std::slice::from_ref(&col), bins(32), 3).unwrap();
         let e = m.edges(0);
         for (v, b) in col.iter().zip(&m.column(0)) {
             for k in 0..e.num_value_bins() {
@@ -447,12 +442,9 @@ mod tests {
 
     #[test]
     fn bad_inputs_are_errors() {
-        assert!(matches!(
-            BinnedMatrix::from_columns(&[vec![1.0]], 1, 0),
-            Err(Error::InvalidParam { param: "maxBins", .. })
-        ));
-        assert!(BinnedMatrix::from_columns(&[vec![1.0], vec![]], 4, 0).is_err());
+        let four = bins(4);
+        assert!(BinnedMatrix::from_columns(&[vec![1.0], vec![]], four, 0).is_err());
         let empty: [Vec<f64>; 0] = [];
-        assert!(BinnedMatrix::from_columns(&empty, 4, 0).is_err());
+        assert!(BinnedMatrix::from_columns(&empty, four, 0).is_err());
     }
 }

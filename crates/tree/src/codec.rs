@@ -20,8 +20,9 @@
 //! bytes. Decoding checks lengths, tags and tree structure and never panics.
 
 use crate::error::{Error, Result};
-use crate::forest::{Forest, Task};
+use crate::forest::Forest;
 use crate::model::{Node, Split, Tree};
+use crate::params::Task;
 use crate::sampler::BagSpec;
 
 const MAGIC: &[u8; 8] = b"RFFOREST";

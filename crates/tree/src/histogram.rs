@@ -384,11 +384,12 @@ impl HistogramReducer for LocalReducer {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::params::MaxBins;
 
     #[test]
     fn build_and_subtract() {
         let cols = vec![vec![0.0, 1.0, 1.0, 2.0], vec![5.0, 5.0, 6.0, 6.0]];
-        let m = BinnedMatrix::from_columns(&cols, 8, 0).unwrap();
+        let m = BinnedMatrix::from_columns(&cols, MaxBins::new(8).unwrap(), 0).unwrap();
         let layout = HistLayout::new(&m, 4);
         let y = [1.0, 2.0, 3.0, 4.0];
         let stats: Vec<RegressionStat> = y.iter().map(|&y| RegressionStat([1.0, 1.0, y, y * y])).collect();
@@ -403,7 +404,7 @@ mod tests {
 
     #[test]
     fn classification_layout() {
-        let m = BinnedMatrix::from_columns(&[vec![0.0, 1.0, 1.0]], 4, 0).unwrap();
+        let m = BinnedMatrix::from_columns(&[vec![0.0, 1.0, 1.0]], MaxBins::new(4).unwrap(), 0).unwrap();
         let layout = HistLayout::new(&m, 4);
         let stats = [
             ClassificationStat { count: 1.0, weight: 2.0, class: 2 },

@@ -7,67 +7,118 @@
 //! the parent has the feature; features the parent did not sample are built directly.
 //! Children that cannot split (depth, size, purity) get no histogram at all.
 //!
-//! [`grow_tree`] is what both the embedded [`crate::forest::train`] and a cluster worker call:
-//! the tree depends only on the data, the parameters and the tree index.
+//! [`grow_tree`] is the one entry point, called by the embedded [`crate::forest::train`] and by
+//! a cluster worker alike, on a [`TrainingSet`] checked once: the tree depends only on the data,
+//! the parameters and the tree index.
 
 use crate::binning::BinnedMatrix;
-use crate::error::Result;
-use crate::forest::{ForestParams, Task, validate_inputs};
+use crate::error::{Error, Result};
 use crate::histogram::{
-    ClassificationStat, HistKind, HistLayout, Histogram, HistogramReducer, LocalReducer, ReduceContext, RegressionStat,
-    RowStat, UnweightedClassificationStat, UnweightedRegressionStat,
+    ClassificationStat, HistKind, HistLayout, Histogram, HistogramReducer, ReduceContext, RegressionStat, RowStat,
+    UnweightedClassificationStat, UnweightedRegressionStat,
 };
 use crate::model::{Node, Split, Tree};
+use crate::params::{ForestParams, Task};
 use crate::partition::DataPartition;
-use crate::sampler::{BagSampler, sample_features, tree_rng};
+use crate::sampler::{BagSampler, BagSpec, sample_features, tree_rng};
 use crate::split::{Impurity, SplitConstraints, find_best_split};
 use rand_chacha::ChaCha8Rng;
 
-/// Grows tree `tree_index` of the forest described by `params` (validating the inputs first).
+/// What trees are grown from: binned features, labels and optional row weights for one task,
+/// checked once (lengths, finite labels, class indices, weights) however many trees follow.
+#[derive(Debug, Clone, Copy)]
+pub struct TrainingSet<'a> {
+    binned: &'a BinnedMatrix,
+    labels: &'a [f64],
+    weights: Option<&'a [f64]>,
+    task: Task,
+}
+
+impl<'a> TrainingSet<'a> {
+    /// Checks labels and weights against the binned matrix and the task.
+    pub fn new(binned: &'a BinnedMatrix, labels: &'a [f64], weights: Option<&'a [f64]>, task: Task) -> Result<Self> {
+        if labels.len() != binned.n_rows() {
+            return Err(Error::LengthMismatch {
+                what: "labels".into(),
+                expected: binned.n_rows(),
+                actual: labels.len(),
+            });
+        }
+        let k = task.num_classes();
+        for (row, &value) in labels.iter().enumerate() {
+            if !value.is_finite() {
+                return Err(Error::InvalidLabel { row, value, reason: "labels must be finite" });
+            }
+            if k > 0 && (value < 0.0 || value.fract() != 0.0 || value >= f64::from(k)) {
+                return Err(Error::InvalidLabel {
+                    row,
+                    value,
+                    reason: "class labels must be integers in 0..numClasses",
+                });
+            }
+        }
+        if let Some(w) = weights {
+            if w.len() != binned.n_rows() {
+                return Err(Error::LengthMismatch {
+                    what: "weights".into(),
+                    expected: binned.n_rows(),
+                    actual: w.len(),
+                });
+            }
+            if let Some((row, &value)) = w.iter().enumerate().find(|(_, v)| !(v.is_finite() && **v >= 0.0)) {
+                return Err(Error::InvalidWeight { row, value });
+            }
+            if w.iter().sum::<f64>() <= 0.0 {
+                return Err(Error::ZeroTotalWeight);
+            }
+        }
+        Ok(TrainingSet { binned, labels, weights, task })
+    }
+
+    /// The binned features.
+    pub fn binned(&self) -> &'a BinnedMatrix {
+        self.binned
+    }
+
+    /// The labels (class indices for classification).
+    pub fn labels(&self) -> &'a [f64] {
+        self.labels
+    }
+
+    /// Row weights, if any.
+    pub fn weights(&self) -> Option<&'a [f64]> {
+        self.weights
+    }
+
+    /// Regression or classification.
+    pub fn task(&self) -> Task {
+        self.task
+    }
+}
+
+/// Grows tree `tree_index` of the forest described by `params`: the one way a tree is grown,
+/// by the embedded [`crate::forest::train`], by a cluster worker (with
+/// [`crate::histogram::LocalReducer`]) and by a data-parallel learner (with its own reducer).
 pub fn grow_tree(
-    binned: &BinnedMatrix,
-    labels: &[f64],
-    weights: Option<&[f64]>,
-    params: &ForestParams,
-    tree_index: u32,
-) -> Result<Tree> {
-    grow_tree_with_reducer(binned, labels, weights, params, tree_index, &LocalReducer)
-}
-
-/// [`grow_tree`] with a histogram reducer (the data-parallel seam).
-pub fn grow_tree_with_reducer(
-    binned: &BinnedMatrix,
-    labels: &[f64],
-    weights: Option<&[f64]>,
+    data: &TrainingSet<'_>,
     params: &ForestParams,
     tree_index: u32,
     reducer: &dyn HistogramReducer,
 ) -> Result<Tree> {
-    validate_inputs(binned, labels, weights, params)?;
-    grow_validated(binned, labels, weights, params, tree_index, reducer)
-}
-
-/// Grows a tree from inputs already checked by [`validate_inputs`].
-pub(crate) fn grow_validated(
-    binned: &BinnedMatrix,
-    labels: &[f64],
-    weights: Option<&[f64]>,
-    params: &ForestParams,
-    tree_index: u32,
-    reducer: &dyn HistogramReducer,
-) -> Result<Tree> {
+    params.validate_for(data.task)?;
+    let TrainingSet { binned, labels, weights, task } = *data;
     let mut rng = tree_rng(params.seed, tree_index);
-    let bag = BagSampler::new(params.bag_spec());
+    let bag = BagSampler::new(BagSpec { subsampling_rate: params.subsampling_rate, bootstrap: params.bootstrap });
     let total_weight: f64 = weights.map_or(labels.len() as f64, |w| w.iter().sum());
     let cfg = Config {
-        impurity: params.impurity,
+        impurity: params.impurity_for(task)?,
         max_depth: params.max_depth,
         constraints: SplitConstraints {
-            min_instances: params.min_instances_per_node as f64,
+            min_instances: f64::from(params.min_instances_per_node),
             min_weight: params.min_weight_fraction_per_node * total_weight,
             min_info_gain: params.min_info_gain,
         },
-        features_per_node: params.features_per_node(binned.n_features()),
+        features_per_node: params.features_per_node(binned.n_features(), task),
         tree_index,
     };
     let weight_of = |i: usize| weights.map_or(1.0, |w| w[i]);
@@ -99,7 +150,7 @@ pub(crate) fn grow_validated(
         let cw = t[1..].to_vec();
         (argmax(&cw) as f64, cw)
     };
-    let nodes = match (params.task, weights) {
+    let nodes = match (task, weights) {
         (Task::Regression, None) => grow(
             binned,
             &cfg,
@@ -147,7 +198,7 @@ pub(crate) fn grow_validated(
             class_leaf,
         )?,
     };
-    Tree::new(tree_index, params.task.num_classes(), nodes)
+    Tree::new(tree_index, task.num_classes(), nodes)
 }
 
 /// Regression leaf value: the weighted mean label.
@@ -366,13 +417,14 @@ fn grow<S: RowStat>(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::forest::FeatureSubsetStrategy;
+    use crate::histogram::LocalReducer;
+    use crate::params::{FeatureSubsetStrategy, MaxBins};
 
     fn data() -> (BinnedMatrix, Vec<f64>) {
         let x0: Vec<f64> = (0..400).map(|i| f64::from(i % 20)).collect();
         let x1: Vec<f64> = (0..400).map(|i| f64::from((i * 7) % 13)).collect();
         let y: Vec<f64> = x0.iter().zip(&x1).map(|(a, b)| a + if *b > 6.0 { 10.0 } else { 0.0 }).collect();
-        (BinnedMatrix::from_columns(&[x0, x1], 32, 1).unwrap(), y)
+        (BinnedMatrix::from_columns(&[x0, x1], MaxBins::DEFAULT, 1).unwrap(), y)
     }
 
     fn single_tree() -> ForestParams {
@@ -381,15 +433,19 @@ mod tests {
             bootstrap: false,
             max_depth: 30,
             feature_subset_strategy: FeatureSubsetStrategy::All,
-            ..ForestParams::regression()
+            ..ForestParams::default()
         }
+    }
+
+    fn one_tree(m: &BinnedMatrix, y: &[f64], w: Option<&[f64]>, p: &ForestParams) -> Tree {
+        grow_tree(&TrainingSet::new(m, y, w, Task::Regression).unwrap(), p, 0, &LocalReducer).unwrap()
     }
 
     #[test]
     fn depth_zero_is_a_single_leaf() {
         let (m, y) = data();
         let p = ForestParams { max_depth: 0, ..single_tree() };
-        let t = grow_tree(&m, &y, None, &p, 0).unwrap();
+        let t = one_tree(&m, &y, None, &p);
         assert_eq!(t.num_nodes(), 1);
         let mean = y.iter().sum::<f64>() / y.len() as f64;
         assert!((t.nodes()[0].prediction - mean).abs() < 1e-9);
@@ -399,7 +455,7 @@ mod tests {
     #[test]
     fn unrestricted_tree_fits_exactly() {
         let (m, y) = data();
-        let t = grow_tree(&m, &y, None, &single_tree(), 0).unwrap();
+        let t = one_tree(&m, &y, None, &single_tree());
         // 20 × 2 distinct (x0, x1>6) cells → 40 leaves, every one pure.
         let leaves: Vec<_> = t.nodes().iter().filter(|n| n.is_leaf()).collect();
         assert_eq!(leaves.len(), 40);
@@ -411,12 +467,12 @@ mod tests {
     fn min_instances_and_min_info_gain_limit_growth() {
         let (m, y) = data();
         let p = ForestParams { min_instances_per_node: 150, ..single_tree() };
-        let t = grow_tree(&m, &y, None, &p, 0).unwrap();
+        let t = one_tree(&m, &y, None, &p);
         assert!(t.nodes().iter().filter(|n| n.is_leaf()).all(|n| n.count >= 150.0));
         let p = ForestParams { min_info_gain: 1e9, ..single_tree() };
-        assert_eq!(grow_tree(&m, &y, None, &p, 0).unwrap().num_nodes(), 1);
+        assert_eq!(one_tree(&m, &y, None, &p).num_nodes(), 1);
         let p = ForestParams { min_weight_fraction_per_node: 0.3, ..single_tree() };
-        let t = grow_tree(&m, &y, None, &p, 0).unwrap();
+        let t = one_tree(&m, &y, None, &p);
         assert!(t.nodes().iter().all(|n| n.weight >= 0.3 * 400.0));
     }
 
@@ -426,10 +482,10 @@ mod tests {
         let mut w = vec![1.0; 400];
         w[..100].iter_mut().for_each(|v| *v = 0.0);
         let p = ForestParams { max_depth: 0, ..single_tree() };
-        let t = grow_tree(&m, &y, Some(&w), &p, 0).unwrap();
+        let t = one_tree(&m, &y, Some(&w), &p);
         assert_eq!(t.nodes()[0].weight, 300.0);
         let p = ForestParams { max_depth: 0, bootstrap: true, ..single_tree() };
-        let t = grow_tree(&m, &y, None, &p, 0).unwrap();
+        let t = one_tree(&m, &y, None, &p);
         assert_ne!(t.nodes()[0].count, 400.0);
         assert_eq!(t.nodes()[0].count, t.nodes()[0].weight);
     }

@@ -185,11 +185,12 @@ impl<S: RowStat> DataPartition<S> {
 mod tests {
     use super::*;
     use crate::histogram::RegressionStat;
+    use crate::params::MaxBins;
 
     fn matrix() -> BinnedMatrix {
         let col: Vec<f64> = (0..64).map(|i| f64::from(i % 2)).collect();
         let col2: Vec<f64> = (0..64).map(|i| f64::from(i % 3)).collect();
-        BinnedMatrix::from_columns(&[col, col2], 4, 0).unwrap()
+        BinnedMatrix::from_columns(&[col, col2], MaxBins::new(4).unwrap(), 0).unwrap()
     }
 
     fn stat(r: u32) -> RegressionStat {

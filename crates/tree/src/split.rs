@@ -10,8 +10,9 @@
 use crate::binning::BinEdges;
 use crate::histogram::{HistKind, HistLayout, Histogram};
 
-/// Impurity measure (Spark's `impurity`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Impurity measure (Spark's `impurity`; serde writes Spark's lower-case names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Impurity {
     /// Weighted variance of the label (regression).
     Variance,
@@ -282,6 +283,7 @@ mod tests {
     use super::*;
     use crate::binning::BinnedMatrix;
     use crate::histogram::{ClassificationStat, RegressionStat, UnweightedClassificationStat};
+    use crate::params::MaxBins;
 
     const FREE: SplitConstraints = SplitConstraints { min_instances: 1.0, min_weight: 0.0, min_info_gain: 0.0 };
 
@@ -300,7 +302,7 @@ mod tests {
     fn regression_split_by_hand() {
         let x = vec![1.0, 2.0, 3.0, 4.0];
         let y = [1.0, 1.0, 5.0, 5.0];
-        let m = BinnedMatrix::from_columns(&[x], 8, 0).unwrap();
+        let m = BinnedMatrix::from_columns(&[x], MaxBins::new(8).unwrap(), 0).unwrap();
         let layout = HistLayout::new(&m, 4);
         let stats: Vec<RegressionStat> = y.iter().map(|&y| RegressionStat([1.0, 1.0, y, y * y])).collect();
         let mut h = Histogram::new(&layout);
@@ -331,7 +333,7 @@ mod tests {
         // Missing rows look like the high-x rows: they should go right.
         let x = vec![1.0, 2.0, 3.0, 4.0, f64::NAN, f64::NAN];
         let cls = [0u32, 0, 1, 1, 1, 1];
-        let m = BinnedMatrix::from_columns(&[x], 8, 0).unwrap();
+        let m = BinnedMatrix::from_columns(&[x], MaxBins::new(8).unwrap(), 0).unwrap();
         let layout = HistLayout::new(&m, 3);
         let stats: Vec<ClassificationStat> =
             cls.iter().map(|&c| ClassificationStat { count: 1.0, weight: 1.0, class: c }).collect();

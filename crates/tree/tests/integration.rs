@@ -3,9 +3,10 @@
 #![allow(clippy::unwrap_used)]
 
 use linfa::prelude::*;
+use reelforest_tree::histogram::LocalReducer;
 use reelforest_tree::{
-    BinnedMatrix, ClassificationStats, Error, FeatureSubsetStrategy, Forest, ForestParams, Impurity, Node,
-    RegressionStats, Split, Task, Tree, train, train_tree, train_with_progress,
+    BinnedMatrix, ClassificationStats, Error, FeatureSubsetStrategy, Forest, ForestParams, Impurity, MaxBins, Node,
+    RegressionStats, Split, Task, TrainingSet, Tree, grow_tree, train, train_with_progress,
 };
 
 /// Deterministic uniform [0, 1) values (SplitMix64).
@@ -39,10 +40,15 @@ fn regression_params() -> ForestParams {
     ForestParams {
         num_trees: 30,
         max_depth: 10,
-        max_bins: 256,
+        max_bins: MaxBins::MAX,
         feature_subset_strategy: FeatureSubsetStrategy::All,
-        ..ForestParams::regression()
+        ..ForestParams::default()
     }
+}
+
+/// The checked training set of `binned` and labels `y` for `task` (no weights).
+fn data<'a>(binned: &'a BinnedMatrix, y: &'a [f64], task: Task) -> TrainingSet<'a> {
+    TrainingSet::new(binned, y, None, task).unwrap()
 }
 
 #[test]
@@ -50,7 +56,7 @@ fn learns_a_step_function() {
     let (cols, y) = step_data(1, 5000);
     let params = regression_params();
     let binned = params.bin(&cols).unwrap();
-    let forest = train(&binned, &y, None, &params).unwrap();
+    let forest = train(&data(&binned, &y, Task::Regression), &params).unwrap();
     let (test_cols, test_y) = step_data(2, 2000);
     let pred = forest.predict(&test_cols).unwrap();
     let stats = RegressionStats::from_slices(&test_y, &pred);
@@ -88,9 +94,10 @@ fn blobs(seed: u64, rows: usize, classes: usize) -> (Vec<Vec<f64>>, Vec<f64>) {
 fn classifies_separable_data() {
     for (classes, impurity) in [(2, Impurity::Gini), (3, Impurity::Entropy), (4, Impurity::Gini)] {
         let (cols, y) = blobs(7, 3000, classes);
-        let params = ForestParams { num_trees: 15, impurity, ..ForestParams::classification(classes as u32) };
+        let task = Task::Classification { num_classes: classes as u32 };
+        let params = ForestParams { num_trees: 15, impurity: Some(impurity), ..ForestParams::default() };
         let binned = params.bin(&cols).unwrap();
-        let forest = train(&binned, &y, None, &params).unwrap();
+        let forest = train(&data(&binned, &y, task), &params).unwrap();
         let (tc, ty) = blobs(8, 1000, classes);
         let pred = forest.predict(&tc).unwrap();
         let proba = forest.predict_proba(&tc).unwrap();
@@ -118,11 +125,12 @@ fn thresholds_shift_predictions() {
     let (cols, y) = blobs(3, 500, 2);
     let mut noisy = y.clone();
     noisy.iter_mut().step_by(3).for_each(|v| *v = 1.0 - *v);
-    let params = ForestParams { num_trees: 5, max_depth: 2, ..ForestParams::classification(2) };
+    let params = ForestParams { num_trees: 5, max_depth: 2, ..ForestParams::default() };
     let binned = params.bin(&cols).unwrap();
-    let plain = train(&binned, &noisy, None, &params).unwrap();
+    let noisy = data(&binned, &noisy, Task::Classification { num_classes: 2 });
+    let plain = train(&noisy, &params).unwrap();
     let biased = ForestParams { thresholds: Some(vec![1.0, 1e-6]), ..params.clone() };
-    let forest = train(&binned, &noisy, None, &biased).unwrap();
+    let forest = train(&noisy, &biased).unwrap();
     let ones = |f: &Forest| f.predict(&cols).unwrap().iter().filter(|p| **p == 1.0).count();
     assert!(ones(&forest) > ones(&plain));
 }
@@ -135,10 +143,10 @@ fn missing_values_follow_the_learned_direction() {
     let y: Vec<f64> = (0..n).map(|i| if i % 4 == 0 || x0[i] > 0.5 { 1.0 } else { 0.0 }).collect();
     (0..n).step_by(4).for_each(|i| x0[i] = f64::NAN);
     let x1: Vec<f64> = (0..n).map(|_| g.next()).collect();
-    let params = ForestParams { num_trees: 5, ..ForestParams::classification(2) };
+    let params = ForestParams { num_trees: 5, ..ForestParams::default() };
     let binned = params.bin(&[x0, x1]).unwrap();
     assert!(binned.edges(0).has_missing);
-    let forest = train(&binned, &y, None, &params).unwrap();
+    let forest = train(&data(&binned, &y, Task::Classification { num_classes: 2 }), &params).unwrap();
     let p = forest.predict(&[vec![f64::NAN, 0.1, 0.2], vec![0.3, 0.3, 0.3]]).unwrap();
     assert_eq!(p, vec![1.0, 0.0, 0.0]);
 }
@@ -151,7 +159,8 @@ fn weights_and_progress() {
     // Zero weight on every row with x1 > 0.5: the forest never sees the +2 step.
     let w: Vec<f64> = cols[1].iter().map(|x| if *x > 0.5 { 0.0 } else { 1.0 }).collect();
     let done = std::sync::Mutex::new(Vec::new());
-    let forest = train_with_progress(&binned, &y, Some(&w), &params, &|d| done.lock().unwrap().push(d)).unwrap();
+    let weighted = TrainingSet::new(&binned, &y, Some(&w), Task::Regression).unwrap();
+    let forest = train_with_progress(&weighted, &params, &|d| done.lock().unwrap().push(d)).unwrap();
     let mut d = done.into_inner().unwrap();
     d.sort_unstable();
     assert_eq!(d, vec![1, 2, 3, 4]);
@@ -162,7 +171,7 @@ fn weights_and_progress() {
 fn predict_leaves_are_leaves() {
     let (cols, y) = step_data(9, 500);
     let params = ForestParams { num_trees: 3, ..regression_params() };
-    let forest = train(&params.bin(&cols).unwrap(), &y, None, &params).unwrap();
+    let forest = train(&data(&params.bin(&cols).unwrap(), &y, Task::Regression), &params).unwrap();
     let leaves = forest.predict_leaves(&cols).unwrap();
     assert_eq!(leaves.len(), 500 * 3);
     for i in 0..500 {
@@ -180,16 +189,10 @@ fn predict_leaves_are_leaves() {
 fn det_setup(task: Task) -> (BinnedMatrix, Vec<f64>, ForestParams) {
     let (cols, y) = step_data(21, 3000);
     let (y, params) = match task {
-        Task::Regression => (y, ForestParams { num_trees: 12, max_depth: 8, seed: 99, ..ForestParams::regression() }),
+        Task::Regression => (y, ForestParams { num_trees: 12, max_depth: 8, seed: 99, ..ForestParams::default() }),
         Task::Classification { .. } => (
             y.iter().map(|v| (*v * 1.4).floor().min(2.0)).collect(),
-            ForestParams {
-                num_trees: 12,
-                max_depth: 8,
-                seed: 99,
-                subsampling_rate: 0.7,
-                ..ForestParams::classification(3)
-            },
+            ForestParams { num_trees: 12, max_depth: 8, seed: 99, subsampling_rate: 0.7, ..ForestParams::default() },
         ),
     };
     (params.bin(&cols).unwrap(), y, params)
@@ -199,26 +202,27 @@ fn det_setup(task: Task) -> (BinnedMatrix, Vec<f64>, ForestParams) {
 fn forest_bytes_are_identical_across_threads_and_orders() {
     for task in [Task::Regression, Task::Classification { num_classes: 3 }] {
         let (binned, y, params) = det_setup(task);
+        let set = data(&binned, &y, task);
         let bytes: Vec<Vec<u8>> = [1, 2, 8]
             .iter()
             .map(|&threads| {
                 let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-                pool.install(|| train(&binned, &y, None, &params).unwrap().to_bytes())
+                pool.install(|| train(&set, &params).unwrap().to_bytes())
             })
             .collect();
         assert_eq!(bytes[0], bytes[1]);
         assert_eq!(bytes[0], bytes[2]);
         // Trees grown one by one, in a shuffled order, as cluster workers would.
         let order = [7u32, 2, 11, 0, 5, 9, 1, 3, 10, 4, 8, 6];
-        let trees = order.iter().map(|&i| train_tree(&binned, &y, None, &params, i).unwrap()).collect();
-        let merged = Forest::from_trees(&params, binned.n_features(), trees).unwrap();
+        let trees = order.iter().map(|&i| grow_tree(&set, &params, i, &LocalReducer).unwrap()).collect();
+        let merged = Forest::from_trees(task, &params, binned.n_features(), trees).unwrap();
         assert_eq!(merged.to_bytes(), bytes[0]);
         // Round trip.
         let decoded = Forest::from_bytes(&bytes[0]).unwrap();
         assert_eq!(decoded.to_bytes(), bytes[0]);
         assert_eq!(decoded, merged);
         // A different seed gives a different forest.
-        let other = train(&binned, &y, None, &ForestParams { seed: 100, ..params.clone() }).unwrap();
+        let other = train(&set, &ForestParams { seed: 100, ..params.clone() }).unwrap();
         assert_ne!(other.to_bytes(), bytes[0]);
     }
 }
@@ -226,15 +230,16 @@ fn forest_bytes_are_identical_across_threads_and_orders() {
 #[test]
 fn duplicate_trees_are_rejected() {
     let (binned, y, params) = det_setup(Task::Regression);
-    let t = train_tree(&binned, &y, None, &params, 3).unwrap();
-    let err = Forest::from_trees(&params, binned.n_features(), vec![t.clone(), t]).unwrap_err();
+    let t = grow_tree(&data(&binned, &y, Task::Regression), &params, 3, &LocalReducer).unwrap();
+    let err = Forest::from_trees(Task::Regression, &params, binned.n_features(), vec![t.clone(), t]).unwrap_err();
     assert_eq!(err.to_string(), "tree index 3 appears more than once");
 }
 
 #[test]
 fn corrupt_bytes_are_errors_not_panics() {
-    let (binned, y, params) = det_setup(Task::Classification { num_classes: 3 });
-    let bytes = train(&binned, &y, None, &ForestParams { num_trees: 2, ..params }).unwrap().to_bytes();
+    let task = Task::Classification { num_classes: 3 };
+    let (binned, y, params) = det_setup(task);
+    let bytes = train(&data(&binned, &y, task), &ForestParams { num_trees: 2, ..params }).unwrap().to_bytes();
     for cut in [0, 7, 8, 12, 40, bytes.len() / 2, bytes.len() - 1] {
         assert!(Forest::from_bytes(&bytes[..cut]).is_err(), "cut at {cut}");
     }
@@ -260,34 +265,66 @@ fn corrupt_bytes_are_errors_not_panics() {
 #[test]
 fn invalid_params_name_the_parameter() {
     let (binned, y, _) = det_setup(Task::Regression);
-    let base = ForestParams::regression();
-    let cases: Vec<(ForestParams, &str)> = vec![
-        (ForestParams { num_trees: 0, ..base.clone() }, "numTrees"),
-        (ForestParams { max_bins: 1, ..base.clone() }, "maxBins"),
-        (ForestParams { max_bins: 257, ..base.clone() }, "maxBins"),
-        (ForestParams { min_instances_per_node: 0, ..base.clone() }, "minInstancesPerNode"),
-        (ForestParams { min_info_gain: -1.0, ..base.clone() }, "minInfoGain"),
-        (ForestParams { min_weight_fraction_per_node: 0.5, ..base.clone() }, "minWeightFractionPerNode"),
-        (ForestParams { subsampling_rate: 0.0, ..base.clone() }, "subsamplingRate"),
-        (ForestParams { subsampling_rate: 1.5, ..base.clone() }, "subsamplingRate"),
+    // Class 0 for every row: valid labels for any class count, so the parameters are what fails.
+    let zeros = vec![0.0; y.len()];
+    let reg = Task::Regression;
+    let cls = |num_classes| Task::Classification { num_classes };
+    let base = ForestParams::default();
+    let cases: Vec<(ForestParams, Task, &str)> = vec![
+        (ForestParams { num_trees: 0, ..base.clone() }, reg, "numTrees"),
+        (ForestParams { min_instances_per_node: 0, ..base.clone() }, reg, "minInstancesPerNode"),
+        (ForestParams { min_info_gain: -1.0, ..base.clone() }, reg, "minInfoGain"),
+        (ForestParams { min_weight_fraction_per_node: 0.5, ..base.clone() }, reg, "minWeightFractionPerNode"),
+        (ForestParams { subsampling_rate: 0.0, ..base.clone() }, reg, "subsamplingRate"),
+        (ForestParams { subsampling_rate: 1.5, ..base.clone() }, reg, "subsamplingRate"),
         (
             ForestParams { feature_subset_strategy: FeatureSubsetStrategy::Fraction(1.5), ..base.clone() },
+            reg,
             "featureSubsetStrategy",
         ),
-        (ForestParams { impurity: Impurity::Gini, ..base.clone() }, "impurity"),
-        (ForestParams { impurity: Impurity::Variance, ..ForestParams::classification(2) }, "impurity"),
-        (ForestParams { thresholds: Some(vec![0.5, 0.5]), ..base.clone() }, "thresholds"),
-        (ForestParams { thresholds: Some(vec![0.5]), ..ForestParams::classification(2) }, "thresholds"),
-        (ForestParams::classification(1), "numClasses"),
+        (
+            ForestParams { feature_subset_strategy: FeatureSubsetStrategy::Count(0), ..base.clone() },
+            reg,
+            "featureSubsetStrategy",
+        ),
+        (ForestParams { impurity: Some(Impurity::Variance), ..base.clone() }, cls(2), "impurity"),
+        (ForestParams { thresholds: Some(vec![0.5, 0.5]), ..base.clone() }, reg, "thresholds"),
+        (ForestParams { thresholds: Some(vec![0.5]), ..base.clone() }, cls(2), "thresholds"),
+        (base.clone(), cls(1), "numClasses"),
     ];
-    for (p, name) in cases {
-        match train(&binned, &y, None, &p) {
+    for (p, task, name) in cases {
+        let labels = if task == reg { &y } else { &zeros };
+        let set = data(&binned, labels, task);
+        match train(&set, &p) {
             Err(Error::InvalidParam { param, .. }) => assert_eq!(param, name),
             other => panic!("{name}: expected an InvalidParam error, got {other:?}"),
         }
+        // Growing one tree (as a cluster worker does) and assembling a forest check the same.
+        match grow_tree(&set, &p, 0, &LocalReducer) {
+            Err(Error::InvalidParam { param, .. }) => assert_eq!(param, name),
+            other => panic!("{name}: expected an InvalidParam error from grow_tree, got {other:?}"),
+        }
+        match Forest::from_trees(task, &p, binned.n_features(), vec![]) {
+            Err(Error::InvalidParam { param, .. }) => assert_eq!(param, name),
+            other => panic!("{name}: expected an InvalidParam error from from_trees, got {other:?}"),
+        }
     }
+    // `maxBins` cannot hold a bad value: making one is where it is refused.
+    for bins in [1, 257] {
+        match MaxBins::new(bins) {
+            Err(Error::InvalidParam { param, .. }) => assert_eq!(param, "maxBins"),
+            other => panic!("maxBins {bins}: expected an InvalidParam error, got {other:?}"),
+        }
+    }
+    assert_eq!(MaxBins::new(257).unwrap_err().to_string(), "invalid parameter maxBins: 257 is not in 2..=256");
+    // Regression has one impurity, variance: a set `impurity` (gini here) is not an error but
+    // ignored, so the forest is the default one to the byte.
+    let set = data(&binned, &y, reg);
+    let small = ForestParams { num_trees: 2, ..base.clone() };
+    let gini = ForestParams { impurity: Some(Impurity::Gini), ..small.clone() };
+    assert_eq!(train(&set, &gini).unwrap().to_bytes(), train(&set, &small).unwrap().to_bytes());
     let err = ForestParams { min_instances_per_node: 0, ..base.clone() }.validate().unwrap_err();
-    assert_eq!(err.to_string(), "invalid parameter minInstancesPerNode: must be >= 1");
+    assert_eq!(err.to_string(), "invalid parameter minInstancesPerNode: must be at least 1");
     assert_eq!(
         "bogus".parse::<FeatureSubsetStrategy>().unwrap_err().to_string(),
         "invalid parameter featureSubsetStrategy: expected auto|all|onethird|sqrt|log2|<fraction in (0,1]>|<n >= 1>, got \"bogus\""
@@ -314,19 +351,21 @@ fn feature_subset_sizes_follow_spark() {
 #[test]
 fn bad_data_is_rejected() {
     let (binned, y, params) = det_setup(Task::Regression);
+    let reg = Task::Regression;
     let mut bad = y.clone();
     bad[5] = f64::NAN;
-    assert!(matches!(train(&binned, &bad, None, &params), Err(Error::InvalidLabel { row: 5, .. })));
-    assert!(matches!(train(&binned, &y[1..], None, &params), Err(Error::LengthMismatch { .. })));
+    assert!(matches!(TrainingSet::new(&binned, &bad, None, reg), Err(Error::InvalidLabel { row: 5, .. })));
+    assert!(matches!(TrainingSet::new(&binned, &y[1..], None, reg), Err(Error::LengthMismatch { .. })));
     let mut w = vec![1.0; y.len()];
     w[2] = -1.0;
-    assert!(matches!(train(&binned, &y, Some(&w), &params), Err(Error::InvalidWeight { row: 2, .. })));
+    assert!(matches!(TrainingSet::new(&binned, &y, Some(&w), reg), Err(Error::InvalidWeight { row: 2, .. })));
+    assert!(matches!(TrainingSet::new(&binned, &y, Some(&w[1..]), reg), Err(Error::LengthMismatch { .. })));
     let zero = vec![0.0; y.len()];
-    assert!(matches!(train(&binned, &y, Some(&zero), &params), Err(Error::ZeroTotalWeight)));
-    let cls = ForestParams::classification(2);
-    let err = train(&binned, &y, None, &cls).unwrap_err();
+    assert!(matches!(TrainingSet::new(&binned, &y, Some(&zero), reg), Err(Error::ZeroTotalWeight)));
+    let cls = Task::Classification { num_classes: 2 };
+    let err = TrainingSet::new(&binned, &y, None, cls).unwrap_err();
     assert!(err.to_string().contains("class labels must be integers in 0..numClasses"), "{err}");
-    let forest = train(&binned, &y, None, &ForestParams { num_trees: 1, ..params }).unwrap();
+    let forest = train(&data(&binned, &y, reg), &ForestParams { num_trees: 1, ..params }).unwrap();
     assert!(matches!(forest.predict(&[vec![1.0]]), Err(Error::FeatureCount { expected: 5, actual: 1 })));
     assert!(matches!(forest.predict_proba(&vec![vec![1.0]; 5]), Err(Error::WrongTask { .. })));
 }
@@ -369,17 +408,20 @@ fn single_tree_matches_linfa_training_accuracy() {
             .collect();
         let y: Vec<f64> = labels.iter().map(|&c| c as f64).collect();
 
+        // The deepest tree `maxDepth` allows (64): unrestricted here, as checked below.
         let params = ForestParams {
             num_trees: 1,
-            max_depth: 100,
-            max_bins: 256,
+            max_depth: 64,
+            max_bins: MaxBins::MAX,
             bootstrap: false,
             feature_subset_strategy: FeatureSubsetStrategy::All,
-            ..ForestParams::classification(classes as u32)
+            ..ForestParams::default()
         };
         let binned = params.bin(&cols).unwrap();
         assert!((0..features).all(|f| binned.edges(f).num_value_bins() == rows), "binning must be exact");
-        let forest = train(&binned, &y, None, &params).unwrap();
+        let set = data(&binned, &y, Task::Classification { num_classes: classes as u32 });
+        let forest = train(&set, &params).unwrap();
+        assert!(forest.trees()[0].depth() < 64, "seed {seed}: the depth limit was reached");
         let ours = forest.predict(&cols).unwrap().iter().zip(&y).filter(|(p, t)| p == t).count();
 
         let x = ndarray::Array2::from_shape_fn((rows, features), |(i, j)| cols[j][i]);
@@ -392,7 +434,7 @@ fn single_tree_matches_linfa_training_accuracy() {
         // Depth-limited trees: the same greedy gini splits give the same accuracy.
         for depth in [1u32, 2, 3, 4] {
             let p = ForestParams { max_depth: depth, ..params.clone() };
-            let f = train(&binned, &y, None, &p).unwrap();
+            let f = train(&set, &p).unwrap();
             let ours = f.predict(&cols).unwrap().iter().zip(&y).filter(|(p, t)| p == t).count();
             let m = linfa_trees::DecisionTree::params()
                 .max_depth(Some(depth as usize))
@@ -438,15 +480,14 @@ fn batch_prediction_matches_the_raw_tree_walk() {
             })
             .collect();
         let params = ForestParams {
-            task,
             num_trees: 7,
             max_depth: 8,
-            max_bins: bins,
-            impurity: if task == Task::Regression { Impurity::Variance } else { Impurity::Gini },
-            ..ForestParams::regression()
+            max_bins: MaxBins::new(bins).unwrap(),
+            impurity: Some(if task == Task::Regression { Impurity::Variance } else { Impurity::Gini }),
+            ..ForestParams::default()
         };
         let binned = params.bin(&cols).unwrap();
-        let forest = train(&binned, &y, None, &params).unwrap();
+        let forest = train(&data(&binned, &y, task), &params).unwrap();
         // Test rows: fresh values, some NaN / ±inf, some exactly on a threshold.
         let thresholds: Vec<(usize, f64)> = forest
             .trees()
@@ -581,7 +622,8 @@ fn shallow_and_deep_trees_predict_like_the_pointer_walk() {
     // whole number of the top walk's chunks nor of the row walk's groups.
     let trees = vec![chain_tree(0, 3), chain_tree(1, 20), chain_tree(2, 8), chain_tree(3, 0), chain_tree(4, 1)];
     let nt = trees.len();
-    let forest = Forest::from_trees(&ForestParams { num_trees: nt, ..ForestParams::regression() }, 2, trees).unwrap();
+    let params = ForestParams { num_trees: nt as u32, ..ForestParams::default() };
+    let forest = Forest::from_trees(Task::Regression, &params, 2, trees).unwrap();
     let n = 603;
     let mut x0: Vec<f64> = (0..n).map(|i| f64::from(i % 25) - 1.5 + f64::from(i % 3) * 0.5).collect();
     let mut x1: Vec<f64> = (0..n).map(|i| f64::from(i % 4) * 0.3).collect();

@@ -14,6 +14,7 @@ use axum::extract::State;
 use reelforest_pipeline::model::{self, Model};
 use reelforest_pipeline::{JobSpec, Report};
 use reelforest_proto::{Metrics, TaskModel};
+use reelforest_tree::ForestParams;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -35,31 +36,6 @@ pub struct ModelList {
     pub serving: ModelRef,
     /// Every model, by name.
     pub models: Vec<ModelSummary>,
-}
-
-/// Forest parameters (Spark's meaning).
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-pub struct ParamsOut {
-    /// numTrees.
-    pub num_trees: usize,
-    /// maxDepth.
-    pub max_depth: u32,
-    /// maxBins.
-    pub max_bins: usize,
-    /// minInstancesPerNode.
-    pub min_instances_per_node: usize,
-    /// minInfoGain.
-    pub min_info_gain: f64,
-    /// subsamplingRate.
-    pub subsampling_rate: f64,
-    /// bootstrap.
-    pub bootstrap: bool,
-    /// featureSubsetStrategy.
-    pub feature_subset_strategy: String,
-    /// impurity.
-    pub impurity: String,
-    /// seed.
-    pub seed: u64,
 }
 
 /// Evaluation metrics; the fields of the task's kind are set.
@@ -154,8 +130,11 @@ pub struct Importance {
 pub struct TaskDetail {
     /// `regression` or `classification`.
     pub task: String,
-    /// Parameters of the forest.
-    pub params: ParamsOut,
+    /// The parameters the forest was trained with, by Spark's names (the tree engine's one
+    /// declaration, `reelforest_tree::ForestParams`).
+    pub params: ForestParams,
+    /// The impurity the trees were grown with (`params.impurity` resolved for the task).
+    pub impurity: String,
     /// Test-split metrics.
     pub test: MetricsOut,
     /// Training-split metrics.
@@ -230,7 +209,6 @@ pub struct ModelDetail {
 }
 
 fn task_detail(model: &Model, t: &TaskModel) -> TaskDetail {
-    let p = &t.params;
     let mut importances: Vec<Importance> = model
         .artifact
         .feature_names
@@ -241,18 +219,11 @@ fn task_detail(model: &Model, t: &TaskModel) -> TaskDetail {
     importances.sort_by(|a, b| b.importance.total_cmp(&a.importance).then(a.feature.cmp(&b.feature)));
     TaskDetail {
         task: t.task.as_str().to_string(),
-        params: ParamsOut {
-            num_trees: p.num_trees,
-            max_depth: p.max_depth,
-            max_bins: p.max_bins,
-            min_instances_per_node: p.min_instances_per_node,
-            min_info_gain: p.min_info_gain,
-            subsampling_rate: p.subsampling_rate,
-            bootstrap: p.bootstrap,
-            feature_subset_strategy: format!("{:?}", p.feature_subset_strategy),
-            impurity: p.impurity.name().to_string(),
-            seed: p.seed,
-        },
+        params: t.params.clone(),
+        impurity: t
+            .params
+            .impurity_for(reelforest_pipeline::train::engine_task(t.task))
+            .map_or_else(|e| e.to_string(), |i| i.name().to_string()),
         test: MetricsOut::from(&t.metrics.test),
         train: MetricsOut::from(&t.metrics.train),
         cv: t.metrics.cv,

@@ -99,8 +99,8 @@ pub async fn page(State(state): State<AppState>, Query(f): Query<ModelForm>) -> 
             t.params.num_trees.to_string(),
             t.params.max_depth.to_string(),
             t.params.max_bins.to_string(),
-            t.params.feature_subset_strategy.clone(),
-            t.params.impurity.clone(),
+            t.params.feature_subset_strategy.to_string(),
+            t.impurity.clone(),
             t.num_nodes.to_string(),
             num(Some(t.fit_seconds), 2),
         ]);
@@ -143,7 +143,12 @@ pub async fn page(State(state): State<AppState>, Query(f): Query<ModelForm>) -> 
         ));
         b.push_str(&charts::lines(
             "roc",
-            &format!("ROC curve of P(good), AUC {}", num(a.auc, 3)),
+            &format!(
+                "ROC curve of P(good), AUC {} (exact, over every threshold; the metrics table's roc_auc \
+                 counts scores in {} bins and may differ in the last digits)",
+                num(a.auc, 3),
+                reelforest_tree::metrics::AUC_BINS
+            ),
             "false positive rate",
             "true positive rate",
             &a.roc,

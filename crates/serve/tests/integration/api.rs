@@ -375,7 +375,8 @@ async fn models_list_detail_and_tuning() {
         assert_eq!(imp.len(), n_features);
         let total: f64 = imp.iter().map(|i| i["importance"].as_f64().expect("v")).sum();
         assert!((total - 1.0).abs() < 1e-6, "importances sum to 1: {total}");
-        assert_eq!(t["params"]["num_trees"], 10);
+        assert_eq!(t["params"]["numTrees"], 10);
+        assert_eq!(t["params"]["maxBins"], 32);
         assert!(t["cv"].is_f64(), "tuned: the chosen point's CV metric: {t}");
     }
     assert!(tasks[0]["test"]["rmse"].is_f64() && tasks[1]["test"]["roc_auc"].is_f64());

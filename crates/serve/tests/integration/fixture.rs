@@ -75,7 +75,7 @@ fn build() -> Fixture {
 
     let spec = JobSpec::from_toml(
         &format!(
-            "name = \"{MODEL}\"\n[forest]\nnumTrees = 10\nmaxDepth = 6\n[tuning]\nnumFolds = 2\n\
+            "name = \"{MODEL}\"\n[model]\nkind = \"random_forest\"\nnumTrees = 10\nmaxDepth = 6\n[tuning]\nnumFolds = 2\n\
              [tuning.grid]\nmaxDepth = [3, 6]\n"
         ),
         "fixture",
