@@ -1,7 +1,8 @@
 //! End-to-end tests of the `reelforest` binary on the real datasets in `../shared/datasets`.
 //! Each test runs in its own sandbox (temporary directory and warehouse).
 
-use reelforest_e2e::{Sandbox, datasets};
+use reelforest_e2e::{Sandbox, datasets, http};
+use std::time::Duration;
 
 fn ds(name: &str) -> String {
     datasets().join(name).display().to_string()
@@ -142,8 +143,12 @@ maxDepth = [3, 6]
     assert!(rmse > 0.2 && rmse < 1.2, "implausible RMSE {rmse}");
     assert_eq!(report["grid"].as_array().expect("grid").len(), 4, "2 grid points x 2 tasks");
     // The leaky protocol must look better than the honest one: that is what the audit shows.
+    // Both RMSEs must be there: a missing one fails here, it does not compare as "smaller".
     let audit = &report["audit"][0];
-    assert!(audit["leaky"]["rmse"].as_f64() < audit["honest"]["rmse"].as_f64(), "{audit}");
+    let leaky = audit["leaky"]["rmse"].as_f64().unwrap_or_else(|| panic!("no leaky RMSE in the audit: {audit}"));
+    let honest = audit["honest"]["rmse"].as_f64().unwrap_or_else(|| panic!("no honest RMSE in the audit: {audit}"));
+    assert!(leaky.is_finite() && honest.is_finite() && leaky > 0.0, "{audit}");
+    assert!(leaky < honest, "the leaky RMSE {leaky} should be below the honest {honest}: {audit}");
     // The saved model answers predictions, known and cold-start.
     // (the harness sets REELFOREST_WAREHOUSE, which `run` honours like every command)
     let out = sb.run(&["predict", "--model", "e2e-small", "--user", "1", "--movie", "1"]).ok().stdout;
@@ -158,82 +163,41 @@ maxDepth = [3, 6]
     assert!(r.stderr.contains("numTreez"), "{}", r.stderr);
 }
 
-/// One HTTP/1.1 request over a fresh connection (`Connection: close`): status and body.
-fn http(addr: &str, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(std::time::Duration::from_secs(60))).expect("timeout");
-    let body = body.unwrap_or("");
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("write");
-    let mut text = String::new();
-    s.read_to_string(&mut text).expect("read");
-    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).expect("status line");
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-    (status, body)
-}
-
 #[test]
 fn serve_answers_over_http_and_stops_on_sigterm() {
-    use std::io::BufRead;
     let sb = Sandbox::new();
     let job = sb.path().join("serve.toml");
     std::fs::write(&job, "name = \"e2e-serve\"\n[data.synth]\nratings = 5000\nseed = 5\n[forest]\nnumTrees = 5\nmaxDepth = 5\n[audit]\nleaky = false\n")
         .expect("write job");
     sb.run(&["run", job.to_str().expect("utf8"), "--out", "out"]).ok();
-    let mut child = std::process::Command::new(reelforest_e2e::binary())
-        .args(["serve", "--model", "e2e-serve", "--bind", "127.0.0.1:0", "--token", "e2e-token-123"])
-        .env("REELFOREST_WAREHOUSE", sb.warehouse())
-        .env_remove("REELFOREST_LOG")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn serve");
+    let mut serve =
+        sb.spawn("serve", &["serve", "--model", "e2e-serve", "--bind", "127.0.0.1:0", "--token", "e2e-token-123"]);
     // The server prints `listening on http://ADDR` once it is ready.
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let addr = loop {
-        let line = rx.recv_timeout(std::time::Duration::from_secs(120)).expect("serve printed no address");
-        if let Some(a) = line.strip_prefix("listening on http://") {
-            break a.to_string();
-        }
+    let addr = serve.wait_for_addr("listening on http://", Duration::from_secs(120));
+    let call = |method: &str, path: &str, body: Option<&str>| {
+        http(addr, method, path, &[], body).unwrap_or_else(|e| panic!("{method} {path}: {e}\n{}", serve.tail(20)))
     };
-    let (status, body) = http(&addr, "GET", "/api/health", None);
-    assert_eq!(status, 200, "{body}");
-    assert!(body.contains("\"name\":\"e2e-serve\""), "{body}");
-    let (status, body) = http(&addr, "POST", "/api/predict", Some(r#"{"user_id": 1, "movie_id": 1}"#));
-    assert_eq!(status, 200, "{body}");
-    assert!(body.contains("\"rating\":") && body.contains("\"contributions\":"), "{body}");
-    let (status, body) = http(&addr, "POST", "/api/sql", Some(r#"{"sql": "SELECT 1"}"#));
-    assert_eq!(status, 401, "the console needs the token: {body}");
-    let (status, body) = http(&addr, "GET", "/", None);
-    assert_eq!(status, 200);
-    assert!(body.contains("<svg"), "the overview has charts");
+    let r = call("GET", "/api/health", None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let health: serde_json::Value = serde_json::from_str(&r.body).expect("health JSON");
+    assert_eq!(health["model"]["name"], "e2e-serve", "{}", r.body);
+    let r = call("POST", "/api/predict", Some(r#"{"user_id": 1, "movie_id": 1}"#));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let prediction: serde_json::Value = serde_json::from_str(&r.body).expect("prediction JSON");
+    let rating = prediction["rating"].as_f64().unwrap_or_else(|| panic!("no rating: {}", r.body));
+    assert!((0.5..=5.0).contains(&rating), "{rating}");
+    assert!(prediction["contributions"].as_array().is_some_and(|c| !c.is_empty()), "{}", r.body);
+    let r = call("POST", "/api/sql", Some(r#"{"sql": "SELECT 1"}"#));
+    assert_eq!(r.status, 401, "the console needs the token: {}", r.body);
+    let r =
+        http(addr, "POST", "/api/sql", &[("Authorization", "Bearer e2e-token-123")], Some(r#"{"sql": "SELECT 1"}"#))
+            .expect("sql with the token");
+    assert_eq!(r.status, 200, "the token opens the console: {}", r.body);
+    let r = call("GET", "/", None);
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("<svg"), "the overview has charts");
     // SIGTERM: a graceful stop with exit code 0.
-    let term = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
-    assert!(term.success());
-    // Wait for the exit itself (a thread blocks in `wait`), at most 30 s.
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait());
-    });
-    let status = match rx.recv_timeout(std::time::Duration::from_secs(30)) {
-        Ok(s) => s.expect("wait"),
-        Err(_) => {
-            let _ = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status();
-            panic!("serve did not stop within 30 s of SIGTERM");
-        }
-    };
-    assert!(status.success(), "exit status {status}");
+    serve.terminate();
+    let status = serve.wait_exit(Duration::from_secs(30));
+    assert!(status.success(), "exit status {status}\n{}", serve.tail(20));
 }

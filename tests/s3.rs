@@ -14,21 +14,18 @@
 //!   line naming the bucket/endpoint and the cause, exit non-zero, and leave nothing behind.
 //!
 //! Readiness is an event wherever there is one: moto prints one JSON line once its buckets and
-//! key exist, the scheduler, executor, coordinator and server print their addresses. Only
-//! "all executors registered" has no event; it is polled on the scheduler's `/readyz` with a
-//! deadline, as in `tests/ballista.rs`.
+//! key exist (on the port 0 it bound), the scheduler, executor, coordinator and server print
+//! their addresses. Only "the executor registered" has no event; it is polled on the executor's
+//! `/readyz` with a deadline (`reelforest_e2e::start_executor`).
 
-use reelforest_e2e::{Run, binary, datasets, executor_args, free_port, wait_until};
-use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use reelforest_e2e::{
+    ClosedPort, Proc, Run, STARTUP, datasets, executor_args, http, reelforest as bare, run, start_executor,
+    start_scheduler,
+};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::Command;
 
 const BUCKET: &str = "reelforest-wh";
-const STARTUP: Duration = Duration::from_secs(90);
 
 /// The Python of the venv `tests/s3/setup.sh` creates (or `$REELFOREST_S3_PYTHON`).
 fn moto_python() -> PathBuf {
@@ -47,8 +44,7 @@ fn moto_python() -> PathBuf {
 
 /// A running moto server; stopped (stdin closed, then killed) on drop.
 struct Moto {
-    child: Child,
-    _stdin: ChildStdin,
+    _server: Proc,
     endpoint: String,
     key: String,
     secret: String,
@@ -56,35 +52,20 @@ struct Moto {
 
 impl Moto {
     /// Starts moto on a free loopback port with `buckets` created, and waits for its ready line.
-    fn start(dir: &Path, buckets: &[&str]) -> Moto {
+    fn start(buckets: &[&str]) -> Moto {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("s3/moto_server.py");
-        let log = dir.join("moto.log");
-        let mut child = Command::new(moto_python())
-            .arg(&script)
-            .args(buckets)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(File::create(&log).expect("moto log"))
-            .spawn()
-            .expect("spawn moto's server");
-        let stdin = child.stdin.take().expect("stdin");
-        let line = first_line(child.stdout.take().expect("stdout"), "{", STARTUP);
-        let Some(line) = line else {
-            let _ = child.kill();
-            let status = child.wait().ok();
-            panic!(
-                "moto printed no ready line within {STARTUP:?} (exit {status:?})\n{}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-        };
+        let mut cmd = Command::new(moto_python());
+        cmd.arg(&script).args(buckets);
+        // It serves until its stdin closes: the fixture holds the pipe.
+        let mut server = Proc::spawn_holding_stdin("moto", cmd);
+        let line = server.wait_for_line("its ready line (JSON)", STARTUP, |l| l.starts_with('{'));
         let info: serde_json::Value = serde_json::from_str(&line).expect("moto's JSON line");
         let field = |k: &str| info[k].as_str().unwrap_or_else(|| panic!("{k} in {line}")).to_string();
         Moto {
             endpoint: field("endpoint"),
             key: field("access_key_id"),
             secret: field("secret_access_key"),
-            child,
-            _stdin: stdin,
+            _server: server,
         }
     }
 
@@ -100,108 +81,18 @@ impl Moto {
     }
 }
 
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The first line of `out` starting with `prefix` (the rest is drained in the background), or
-/// `None` when the stream ends or `timeout` passes first.
-fn first_line(out: impl Read + Send + 'static, prefix: &str, timeout: Duration) -> Option<String> {
-    let (tx, rx) = mpsc::channel();
-    let prefix = prefix.to_string();
-    std::thread::spawn(move || {
-        let mut tx = Some(tx);
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if line.starts_with(&prefix)
-                && let Some(tx) = tx.take()
-            {
-                let _ = tx.send(line);
-            }
-        }
-    });
-    rx.recv_timeout(timeout).ok()
-}
-
 /// `reelforest ARGS` in `dir` with `env`, and no S3 or reelforest settings inherited.
 fn reelforest(dir: &Path, env: &[(&str, String)], args: &[&str]) -> Command {
-    let mut cmd = Command::new(binary());
-    for (key, _) in std::env::vars() {
-        if key.starts_with("AWS_") || key.starts_with("REELFOREST_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.args(args).current_dir(dir).env("REELFOREST_QUIET", "true").envs(env.iter().map(|(k, v)| (k, v)));
+    let mut cmd = bare(dir, args);
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
     cmd
 }
 
-/// Runs a command to completion.
-fn run(mut cmd: Command) -> Run {
-    let out = cmd.stdin(Stdio::null()).output().expect("run reelforest");
-    Run {
-        success: out.status.success(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-/// A long-running `reelforest` process (scheduler, executor, coordinator, worker, server),
-/// killed on drop; its stderr goes to `<name>.log`.
-struct Service {
-    name: String,
-    child: Child,
-    log: PathBuf,
-}
-
-impl Service {
-    /// Starts `cmd` and returns it with the rest of its first stdout line starting with
-    /// `prefix` (its address).
-    fn start(dir: &Path, name: &str, mut cmd: Command, prefix: &str) -> (Service, String) {
-        let log = dir.join(format!("{name}.log"));
-        cmd.env("REELFOREST_LOG", "info").stdin(Stdio::null()).stdout(Stdio::piped());
-        let mut child = cmd.stderr(File::create(&log).expect("log")).spawn().expect("spawn reelforest");
-        let line = first_line(child.stdout.take().expect("stdout"), prefix, STARTUP);
-        let service = Service { name: name.to_string(), child, log };
-        match line {
-            Some(line) => {
-                let rest = line[prefix.len()..].trim().to_string();
-                (service, rest)
-            }
-            None => panic!("{name} printed no {prefix:?} line within {STARTUP:?}\n{}", service.log_tail()),
-        }
-    }
-
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        format!("--- {} (last 30 lines)\n{}", self.name, lines[lines.len().saturating_sub(30)..].join("\n"))
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// One HTTP/1.0 request (the server closes after the body): `(status, body)`, `None` when the
-/// connection fails.
-fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
-    write!(
-        s,
-        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    let status = text.split_whitespace().nth(1)?.parse().ok()?;
-    Some((status, text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()))
+/// A long-running `reelforest` process (scheduler, executor, coordinator, worker, server)
+/// logging at info level.
+fn service(name: &str, mut cmd: Command) -> Proc {
+    cmd.env("REELFOREST_LOG", "info");
+    Proc::spawn(name, cmd)
 }
 
 /// The single value a `sql --format csv` query printed (header, then one row).
@@ -251,7 +142,7 @@ leaky = false
 fn warehouse_on_s3_end_to_end() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
-    let moto = Moto::start(d, &[BUCKET]);
+    let moto = Moto::start(&[BUCKET]);
     let env = moto.env();
     let wh = format!("s3://{BUCKET}/wh");
     let small = datasets().join("ml-latest-small");
@@ -284,29 +175,22 @@ fn warehouse_on_s3_end_to_end() {
     {
         let mut scheduler_cmd = reelforest(d, &env, &["scheduler", "--port", "0", "--min-ready-executors", "1"]);
         scheduler_cmd.env("REELFOREST_LOG", "info");
-        let (scheduler, addr) = Service::start(d, "scheduler", scheduler_cmd, "scheduler listening on ");
-        let addr: SocketAddr = addr.parse().expect("scheduler address");
+        let (scheduler, addr) = start_scheduler("scheduler", scheduler_cmd);
         let work = d.join("executor-work");
-        let args = executor_args(free_port(), free_port(), addr.port(), 2, &work);
+        let args = executor_args(addr.port(), 2, &work);
         let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-        let executor_cmd = reelforest(d, &env, &argv);
-        let (executor, _health) = Service::start(d, "executor", executor_cmd, "executor health on ");
-        // No event says "an executor registered": poll /readyz with a deadline.
-        wait_until(
-            STARTUP,
-            Duration::from_millis(100),
-            "an executor to register (scheduler /readyz)",
-            || http(addr, "GET", "/readyz", "").is_some_and(|(status, _)| status == 200),
-            || format!("{}\n{}", scheduler.log_tail(), executor.log_tail()),
-        );
+        let mut executor_cmd = reelforest(d, &env, &argv);
+        executor_cmd.env("REELFOREST_LOG", "info");
+        // Returns once the executor has registered (its /readyz).
+        let (executor, _) = start_executor("executor", executor_cmd);
         let cluster = format!("df://127.0.0.1:{}", addr.port());
         let out = run(cmd(&["features", "--out", "onballista", "--cluster", &cluster]));
         assert!(
             out.success,
             "features --cluster failed: {}\n{}\n{}",
             out.stderr,
-            scheduler.log_tail(),
-            executor.log_tail()
+            scheduler.tail(30),
+            executor.tail(30)
         );
         // The cluster's tables, read back through the cluster, equal the embedded ones.
         let count = sql("SELECT count(*) AS n FROM onballista.train", Some(&cluster));
@@ -324,36 +208,44 @@ fn warehouse_on_s3_end_to_end() {
         run(cmd(&["run", job.to_str().expect("utf8"), "--out", "out", "--data", small.to_str().expect("utf8")])).ok();
     assert!(out.stdout.contains(&format!("s3://{BUCKET}/wh/models/s3-rf/")), "{}", out.stdout);
     let out = run(cmd(&["predict", "--model", "s3-rf", "--user", "1", "--movie", "1"])).ok();
-    assert!(!out.stdout.trim().is_empty(), "predict printed nothing");
+    assert!(out.stdout.contains("rating") && out.stdout.contains("P(good)"), "{}", out.stdout);
     {
         let serve_cmd = cmd(&["serve", "--model", "s3-rf", "--bind", "127.0.0.1:0", "--token", "s3-test-token"]);
-        let (server, url) = Service::start(d, "serve", serve_cmd, "listening on http://");
-        let addr: SocketAddr = url.parse().expect("server address");
-        let (status, body) =
-            http(addr, "POST", "/api/predict", r#"{"user_id": 1, "movie_id": 1}"#).expect("the server answers");
-        assert_eq!(status, 200, "{body}\n{}", server.log_tail());
+        let mut server = service("serve", serve_cmd);
+        let addr = server.wait_for_addr("listening on http://", STARTUP);
+        let r = http(addr, "POST", "/api/predict", &[], Some(r#"{"user_id": 1, "movie_id": 1}"#))
+            .unwrap_or_else(|e| panic!("the server answers: {e}\n{}", server.tail(30)));
+        let body = r.body;
+        assert_eq!(r.status, 200, "{body}\n{}", server.tail(30));
         let json: serde_json::Value = serde_json::from_str(&body).expect("JSON");
-        let text = json.to_string();
-        assert!(text.contains("rating"), "{text}");
+        let rating = json["rating"].as_f64().unwrap_or_else(|| panic!("no rating in {body}"));
+        assert!((0.5..=5.0).contains(&rating), "{body}");
+        assert_eq!(json["model"]["name"], "s3-rf", "{body}");
     }
 
     // A job on the training cluster: the coordinator and the worker both use S3.
     {
         let coordinator_cmd =
             cmd(&["coordinator", "--bind", "127.0.0.1:0", "--work-dir", "coordinator", "--trees-per-task", "3"]);
-        let (coordinator, addr) = Service::start(d, "coordinator", coordinator_cmd, "coordinator listening on ");
+        let mut coordinator = service("coordinator", coordinator_cmd);
+        let addr = coordinator.wait_for_addr("coordinator listening on ", STARTUP);
         let url = format!("http://{addr}");
         // A worker prints nothing when it registers; the job simply waits for it.
-        let log = d.join("worker.log");
-        let mut worker_cmd = reelforest(d, &env, &["worker", "--coordinator", &url, "--threads", "1", "--name", "w0"]);
-        worker_cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(File::create(&log).expect("log"));
-        let _worker = Service { name: "worker".into(), child: worker_cmd.spawn().expect("spawn worker"), log };
+        let worker_cmd = reelforest(d, &env, &["worker", "--coordinator", &url, "--threads", "1", "--name", "w0"]);
+        let worker = service("worker", worker_cmd);
         let cjob = d.join("cluster-job.toml");
         std::fs::write(&cjob, CLUSTER_JOB).expect("job");
         let out = run(reelforest(d, &env, &["submit", cjob.to_str().expect("utf8"), "--coordinator", &url]));
-        assert!(out.success, "submit failed: {}\n{}\n{}", out.stderr, out.stdout, coordinator.log_tail());
+        assert!(
+            out.success,
+            "submit failed: {}\n{}\n{}\n{}",
+            out.stderr,
+            out.stdout,
+            coordinator.tail(30),
+            worker.tail(30)
+        );
         let out = run(cmd(&["predict", "--model", "s3-cluster", "--user", "1", "--movie", "1"])).ok();
-        assert!(!out.stdout.trim().is_empty(), "predict printed nothing");
+        assert!(out.stdout.contains("rating"), "{}", out.stdout);
     }
 }
 
@@ -361,7 +253,7 @@ fn warehouse_on_s3_end_to_end() {
 fn s3_failures_are_one_clear_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
-    let moto = Moto::start(d, &[BUCKET]);
+    let moto = Moto::start(&[BUCKET]);
     let small = datasets().join("ml-latest-small");
     let source = small.to_str().expect("utf8");
     let wh = format!("s3://{BUCKET}/wh");
@@ -386,7 +278,9 @@ fn s3_failures_are_one_clear_line() {
     assert!(line.contains(&format!("S3 bucket \"no-such-bucket\" at {}", moto.endpoint)), "{line}");
     assert!(line.contains("does not exist (NoSuchBucket)"), "{line}");
 
-    let closed = format!("http://127.0.0.1:{}", free_port());
+    // A port where connections are refused for the test's lifetime.
+    let closed_port = ClosedPort::new();
+    let closed = format!("http://{}", closed_port.addr());
     let line = error_line(&ingest(&with(&[("AWS_ENDPOINT_URL", closed.clone())]), &wh));
     assert!(line.contains(&format!("S3 bucket \"{BUCKET}\" at {closed}: cannot connect to the endpoint")), "{line}");
 
@@ -404,7 +298,12 @@ fn s3_failures_are_one_clear_line() {
     );
     assert!(line.contains("no-such-bucket") && line.contains("NoSuchBucket"), "{line}");
     let line = error_line(
-        &run(reelforest(d, &with(&[("AWS_ALLOW_HTTP", "maybe".into())]), &["executor", "--health-port", "0"])).failed(),
+        &run(reelforest(
+            d,
+            &with(&[("AWS_ALLOW_HTTP", "maybe".into())]),
+            &["executor", "--port", "0", "--grpc-port", "0", "--health-port", "0"],
+        ))
+        .failed(),
     );
     assert!(line.contains("AWS_ALLOW_HTTP") && line.contains("maybe"), "{line}");
 

@@ -40,8 +40,13 @@ async fn write_register_query_round_trip() {
     assert_eq!(m2.row_count, 3);
     let ctx = SessionContext::new();
     wh.register_all(&ctx).await.expect("register");
-    let out = ctx.sql("SELECT count(*) FROM demo.doubled").await.expect("plan").collect().await.expect("run");
-    assert_eq!(out[0].num_rows(), 1);
+    let query = "SELECT count(*) AS n, sum(r2) AS s FROM demo.doubled";
+    let out = ctx.sql(query).await.expect("plan").collect().await.expect("run");
+    assert_eq!(out.iter().map(RecordBatch::num_rows).sum::<usize>(), 1, "one result row");
+    let n = out[0].column(0).as_any().downcast_ref::<Int64Array>().expect("count is BIGINT").value(0);
+    assert_eq!(n, 3, "every row of the derived table was written");
+    let s = out[0].column(1).as_any().downcast_ref::<Float64Array>().expect("f64").value(0);
+    assert_eq!(s, 25.0, "the derived values, not just the row count: 2 * (4.0 + 3.5 + 5.0)");
 }
 
 #[tokio::test]

@@ -1,6 +1,15 @@
 //! `reelforest executor`: a Ballista executor with reelforest's functions and object stores
-//! (see `reelforest_ballista::executor`). Prints `executor health on HOST:PORT` on stdout once
-//! the health port is open; `GET /readyz` turns 200 when it is registered with the scheduler.
+//! (see `reelforest_ballista::executor`). Once its ports are open it prints, on stdout,
+//!
+//! ```text
+//! executor health on HOST:PORT
+//! executor flight on HOST:PORT
+//! executor grpc on HOST:PORT (reserved; unused under pull-staged scheduling)
+//! ```
+//!
+//! the addresses actually bound (so `--port 0 --grpc-port 0 --health-port 0` works: scripts and
+//! tests read the ports from these lines); `GET /readyz` on the health port turns 200 when it is
+//! registered with the scheduler.
 
 use anyhow::Context;
 use clap::Args;
@@ -19,10 +28,11 @@ pub struct ExecutorArgs {
     /// address the scheduler sees it connect from).
     #[arg(long, env = "REELFOREST_EXECUTOR_EXTERNAL_HOST")]
     pub external_host: Option<String>,
-    /// Arrow Flight port (shuffle and result fetches).
+    /// Arrow Flight port (shuffle and result fetches; 0: any free port, printed on start).
     #[arg(long, short = 'p', env = "REELFOREST_EXECUTOR_PORT", default_value_t = 50051)]
     pub port: u16,
-    /// Executor gRPC port (task launches; unused: reelforest's executors poll for tasks).
+    /// Executor gRPC port (task launches; reserved but unused: reelforest's executors poll for
+    /// tasks; 0: any free port, printed on start).
     #[arg(long, env = "REELFOREST_EXECUTOR_GRPC_PORT", default_value_t = 50052)]
     pub grpc_port: u16,
     /// HTTP health port: /healthz and /readyz (0: any free port, printed on start).
@@ -80,6 +90,8 @@ pub async fn run(args: ExecutorArgs) -> anyhow::Result<()> {
     let executor = Executor::bind(args.try_into()?).await?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "executor health on {}", executor.health_addr())?;
+    writeln!(out, "executor flight on {}", executor.flight_addr())?;
+    writeln!(out, "executor grpc on {} (reserved; unused under pull-staged scheduling)", executor.grpc_addr())?;
     out.flush()?;
     drop(out);
     executor.run().await.context("the Ballista executor stopped")
