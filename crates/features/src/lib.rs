@@ -17,6 +17,7 @@
 //!   fold of the training rows (fold-honest CV reuses the whole pipeline this way).
 //! - [`register_functions`] / [`udf::all`]: the scalar functions the SQL needs (`rf_bucket`).
 //! - [`FeatureRun`]: what a run produced (also stored as `features/<run>/features.json`).
+//! - [`online::OnlineFeatures`]: the online tables in memory, feature rows at serving time.
 //!
 //! ## Steps (`crates/features/sql/*.sql`)
 //! | table | SQL | contents |
@@ -48,10 +49,12 @@
 //! (out-of-fold) collaborative features join in. Labels: `rating` and `good`.
 //!
 //! ## Serving
-//! A server builds the row of any (user, movie) from `online_users` and `online_movies`
+//! [`online`] builds the row of any (user, movie) from `online_users` and `online_movies`
 //! (unknown ids: mean `global_mean`, spread `global_std`, counts 0), `movie_age` from the
-//! current time and `release_year`, and `user_genre_affinity` from `online_user_genre`:
-//! `(S + m*u) / (N + m) - u`, S and N summed over the movie's genres, u = `avg_user_rating`.
+//! rating's or the current time and `release_year`, and `user_genre_affinity` from
+//! `online_user_genre`: `(S + m*u) / (N + m) - u`, S and N summed over the movie's genres,
+//! u = `avg_user_rating`; a mirror of `assemble.sql` for one row, checked against every test
+//! row. [`online::ServingFeatures`] is what a model file keeps of the run to do so.
 //!
 //! ## Determinism
 //! Row order is fixed by `ORDER BY`, each table is written as one file, and the sums are exact
@@ -60,6 +63,7 @@
 #![deny(missing_docs)]
 
 mod error;
+pub mod online;
 mod pipeline;
 pub mod run;
 mod spec;

@@ -14,7 +14,8 @@
 //! - [`tuning`]: ParamGridBuilder / CrossValidator / TrainValidationSplit, fold-honest.
 //! - [`run`]: the embedded run; [`report`]: what it measured; [`model`]: model files
 //!   (`model.pb`, save / load).
-//! - [`serve`]: [`serve::Predictor`], feature rows and predictions for any (user, movie).
+//! - [`predict`]: [`predict::Predictor`], a model plus its feature run's online lookup
+//!   ([`reelforest_features::online`]): rating, P(good) and cold-start flags of any (user, movie).
 //! - [`memory`]: peak resident memory per stage of a run (Linux).
 #![deny(missing_docs)]
 
@@ -23,9 +24,9 @@ mod error;
 pub mod estimator;
 pub mod memory;
 pub mod model;
+pub mod predict;
 pub mod report;
 pub mod run;
-pub mod serve;
 pub mod spec;
 pub mod train;
 pub mod tuning;

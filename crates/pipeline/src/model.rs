@@ -15,10 +15,10 @@
 
 use crate::report::TaskReport;
 use crate::spec::{JobSpec, TaskKind};
-use crate::train::Metrics;
 use crate::{Error, Result};
 use object_store::ObjectStore as _;
-use reelforest_features::{FeatureRun, Protocol};
+use reelforest_features::FeatureRun;
+use reelforest_features::online::ServingFeatures;
 use reelforest_proto as proto;
 use reelforest_tree::{BinMapper, Forest};
 use reelforest_warehouse::Warehouse;
@@ -92,8 +92,8 @@ pub async fn save(
             bins,
             forest,
             metrics: proto::TaskMetrics {
-                test: proto_metrics(&report.test),
-                train: proto_metrics(&report.train),
+                test: report.test.clone(),
+                train: report.train.clone(),
                 cv: report.cv,
                 cv_metric,
                 oob_error: report.oob_error,
@@ -110,23 +110,7 @@ pub async fn save(
         version,
         created_at_unix_ms,
         feature_names: features.feature_columns.clone(),
-        serving: proto::ServingFeatures {
-            run: features.run.clone(),
-            global_mean: features.global_mean,
-            global_std: features.global_std,
-            prior_strength: features.spec.prior_strength,
-            good_threshold: features.spec.good_threshold,
-            genres: features
-                .genres
-                .iter()
-                .map(|g| proto::GenreColumn { genre: g.genre.clone(), column: g.column.clone() })
-                .collect(),
-            protocol: match features.spec.protocol {
-                Protocol::Honest => "honest",
-                Protocol::Leaky => "leaky",
-            }
-            .to_string(),
-        },
+        serving: ServingFeatures::from(features),
         job_spec_toml,
         tasks: task_models,
     };
@@ -226,49 +210,12 @@ fn valid_name(name: &str) -> bool {
     !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
-fn proto_metrics(m: &Metrics) -> proto::Metrics {
-    match m {
-        Metrics::Regression { rows, rmse, mse, mae, r2, explained_variance } => {
-            proto::Metrics::Regression(proto::RegressionMetrics {
-                rows: *rows,
-                rmse: *rmse,
-                mse: *mse,
-                mae: *mae,
-                r2: *r2,
-                explained_variance: *explained_variance,
-            })
-        }
-        Metrics::Classification {
-            rows,
-            accuracy,
-            precision,
-            recall,
-            f1,
-            weighted_f1,
-            roc_auc,
-            pr_auc,
-            log_loss,
-            confusion,
-        } => proto::Metrics::Classification(proto::ClassificationMetrics {
-            rows: *rows,
-            accuracy: *accuracy,
-            precision: *precision,
-            recall: *recall,
-            f1: *f1,
-            weighted_f1: *weighted_f1,
-            roc_auc: *roc_auc,
-            pr_auc: *pr_auc,
-            log_loss: *log_loss,
-            confusion: confusion.clone(),
-        }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::report::TaskReport;
     use crate::estimator::Estimator;
+    use crate::train::Metrics;
     use reelforest_features::{FeatureSpec, GenreColumn};
     use reelforest_tree::{BinnedMatrix, ForestParams, TrainingSet};
 
@@ -376,8 +323,13 @@ mod tests {
         let m = load(&wh, "demo", None).await.expect("loads");
         assert_eq!((m.name(), m.version(), m.path.as_str()), ("demo", 2, "models/demo/2/model.pb"));
         assert_eq!(m.artifact.feature_names, ["avg_user_rating", "genre_drama"]);
-        assert_eq!(m.artifact.serving.run, "honest");
+        assert_eq!(m.artifact.serving, ServingFeatures::from(&feature_run()));
         assert_eq!(m.artifact.serving.prior_strength, FeatureSpec::default().prior_strength);
+        let cfg = Estimator::RandomForest(ForestParams::default());
+        for task in [TaskKind::Regression, TaskKind::Classification] {
+            let stored = &m.artifact.task(task).expect("task").metrics;
+            assert_eq!((&stored.test, &stored.train), (&report(task, &cfg).test, &report(task, &cfg).train));
+        }
         assert!(m.artifact.job_spec_toml.contains("name = \"demo\""));
         let reg = m.forest(TaskKind::Regression).expect("regression forest");
         let y = reg.predict_row(&[4.5, 0.0]).expect("predict");

@@ -2,8 +2,8 @@
 
 use crate::estimator::Estimator;
 use crate::spec::TaskKind;
-use crate::train::Metrics;
 use reelforest_features::FeatureRun;
+use reelforest_tree::metrics::Metrics;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
 

@@ -6,7 +6,7 @@ use crate::dataset::Dataset;
 use crate::report::{AuditEntry, GridResult, Report, TaskReport};
 use crate::estimator::Estimator;
 use crate::spec::{JobSpec, SpecError, TaskKind, TuningMethod};
-use crate::train::{self, EvalRequest, FitRequest, LocalTrainer, Metrics, TableRef, Trainer};
+use crate::train::{self, EvalRequest, FitRequest, LocalTrainer, TableRef, Trainer};
 use crate::{Error, Result, model, tuning};
 use datafusion::prelude::SessionContext;
 use reelforest_core::{Progress, Stage};
@@ -383,17 +383,4 @@ async fn fold_features(
             .await?;
     warehouse.register_all(ctx).await?;
     Ok(fold)
-}
-
-impl Metrics {
-    /// One-line summary for the terminal.
-    pub fn summary(&self) -> String {
-        match self {
-            Metrics::Regression { rmse, mae, r2, .. } => format!("RMSE {rmse:.4}  MAE {mae:.4}  R² {r2:.4}"),
-            Metrics::Classification { accuracy, f1, roc_auc, .. } => format!(
-                "accuracy {accuracy:.4}  F1 {f1:.4}  AUC {}",
-                roc_auc.map_or("n/a".to_string(), |v| format!("{v:.4}"))
-            ),
-        }
-    }
 }

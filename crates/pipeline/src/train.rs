@@ -8,7 +8,6 @@ use crate::estimator::Estimator;
 use crate::spec::TaskKind;
 use reelforest_core::Progress;
 use reelforest_tree::{BinnedMatrix, ClassificationStats, Forest, MaxBins, RegressionStats, Task, TrainingSet};
-use serde::{Deserialize, Serialize};
 
 /// The tree engine's task of a job task (classification is binary: good or not).
 pub fn engine_task(task: TaskKind) -> Task {
@@ -154,67 +153,9 @@ pub fn fit(
     }
 }
 
-/// Test metrics of one model, for the report.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "task", rename_all = "snake_case")]
-pub enum Metrics {
-    /// Regression metrics.
-    Regression {
-        /// Rows scored.
-        rows: u64,
-        /// Root mean squared error.
-        rmse: f64,
-        /// Mean squared error.
-        mse: f64,
-        /// Mean absolute error.
-        mae: f64,
-        /// Coefficient of determination.
-        r2: f64,
-        /// Explained variance.
-        explained_variance: f64,
-    },
-    /// Binary classification metrics (positive class: good).
-    Classification {
-        /// Rows scored.
-        rows: u64,
-        /// Accuracy.
-        accuracy: f64,
-        /// Precision of the positive class.
-        precision: f64,
-        /// Recall of the positive class.
-        recall: f64,
-        /// F1 of the positive class.
-        f1: f64,
-        /// Spark's weighted F1.
-        weighted_f1: f64,
-        /// Area under the ROC curve.
-        roc_auc: Option<f64>,
-        /// Area under the precision-recall curve.
-        pr_auc: Option<f64>,
-        /// Log loss.
-        log_loss: f64,
-        /// Confusion matrix, rows = true class, columns = predicted.
-        confusion: Vec<Vec<f64>>,
-    },
-}
-
-impl Metrics {
-    /// The value of a named metric and whether larger is better.
-    pub fn get(&self, name: &str) -> Option<(f64, bool)> {
-        match (self, name) {
-            (Metrics::Regression { rmse, .. }, "rmse") => Some((*rmse, false)),
-            (Metrics::Regression { mse, .. }, "mse") => Some((*mse, false)),
-            (Metrics::Regression { mae, .. }, "mae") => Some((*mae, false)),
-            (Metrics::Regression { r2, .. }, "r2") => Some((*r2, true)),
-            (Metrics::Classification { roc_auc, .. }, "auc") => roc_auc.map(|v| (v, true)),
-            (Metrics::Classification { pr_auc, .. }, "pr_auc") => pr_auc.map(|v| (v, true)),
-            (Metrics::Classification { accuracy, .. }, "accuracy") => Some((*accuracy, true)),
-            (Metrics::Classification { f1, .. }, "f1") => Some((*f1, true)),
-            (Metrics::Classification { log_loss, .. }, "logloss") => Some((*log_loss, false)),
-            _ => None,
-        }
-    }
-}
+/// Metrics of one task on one split. Declared in the tree engine, below every crate that
+/// reports, stores or shows them.
+pub use reelforest_tree::metrics::Metrics;
 
 /// Mergeable scoring statistics of one task (what a cluster worker sends back per block).
 #[derive(Debug, Clone, PartialEq)]

@@ -3,6 +3,9 @@
 //!
 //! [`ModelArtifact`] is its domain form: feature schema, serving essentials of the feature
 //! run, the job spec (TOML text), and per task the parameters, bin edges, forest and metrics.
+//! Those parts are their owners' types ([`ServingFeatures`] and [`GenreColumn`] of
+//! `reelforest-features`, [`Metrics`] and the forest types of `reelforest-tree`); this module
+//! converts them to and from their messages.
 //! [`encode_model`] writes the envelope (magic, [`FORMAT_VERSION`], SHA-256 of the payload,
 //! payload); [`decode_model`] checks them in that order, then checks every field of the
 //! payload, so that a truncated, bit-flipped, foreign or inconsistent file is an [`Error`]
@@ -12,8 +15,12 @@ use crate::convert::{self, path};
 use crate::error::{Error, Result};
 use crate::pb;
 use prost::Message;
+use reelforest_features::GenreColumn;
+use reelforest_features::online::ServingFeatures;
+use reelforest_tree::metrics::Metrics;
 use reelforest_tree::{BinMapper, Forest, ForestParams, Task};
 use sha2::{Digest, Sha256};
+use std::collections::HashSet;
 
 /// The `ModelFile.magic` value: the ASCII bytes `RLRFMODL` read as a little-endian `u64`.
 pub const MAGIC: u64 = 0x4c44_4f4d_4652_4c52;
@@ -38,34 +45,6 @@ pub struct ModelArtifact {
     pub job_spec_toml: String,
     /// One model per task.
     pub tasks: Vec<TaskModel>,
-}
-
-/// The feature run's essentials for serving (see `ServingFeatures` in the proto).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ServingFeatures {
-    /// Feature run name: the namespace of its online tables.
-    pub run: String,
-    /// Mean training rating (the prior mean).
-    pub global_mean: f64,
-    /// Standard deviation of the training ratings (the prior spread).
-    pub global_std: f64,
-    /// Prior strength `m`.
-    pub prior_strength: f64,
-    /// `good = rating >= good_threshold`.
-    pub good_threshold: f64,
-    /// The genre columns, in order.
-    pub genres: Vec<GenreColumn>,
-    /// `honest` or `leaky`.
-    pub protocol: String,
-}
-
-/// A genre and its 0/1 feature column.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GenreColumn {
-    /// The genre as the data spells it.
-    pub genre: String,
-    /// Its feature column.
-    pub column: String,
 }
 
 pub use reelforest_core::TaskKind;
@@ -102,44 +81,6 @@ pub struct TaskMetrics {
     pub fit_seconds: f64,
     /// Feature importances in schema order.
     pub feature_importances: Vec<f64>,
-}
-
-/// Metrics of one task on one split.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Metrics {
-    /// Regression.
-    Regression(RegressionMetrics),
-    /// Classification.
-    Classification(ClassificationMetrics),
-}
-
-/// Regression metrics.
-#[derive(Debug, Clone, PartialEq)]
-#[allow(missing_docs)]
-pub struct RegressionMetrics {
-    pub rows: u64,
-    pub rmse: f64,
-    pub mse: f64,
-    pub mae: f64,
-    pub r2: f64,
-    pub explained_variance: f64,
-}
-
-/// Binary classification metrics (positive class: good).
-#[derive(Debug, Clone, PartialEq)]
-#[allow(missing_docs)]
-pub struct ClassificationMetrics {
-    pub rows: u64,
-    pub accuracy: f64,
-    pub precision: f64,
-    pub recall: f64,
-    pub f1: f64,
-    pub weighted_f1: f64,
-    pub roc_auc: Option<f64>,
-    pub pr_auc: Option<f64>,
-    pub log_loss: f64,
-    /// Rows = true class, columns = predicted.
-    pub confusion: Vec<Vec<f64>>,
 }
 
 impl ModelArtifact {
@@ -196,20 +137,7 @@ fn model_to_pb(m: &ModelArtifact) -> pb::Model {
         version: m.version,
         created_at_unix_ms: m.created_at_unix_ms,
         feature_schema: Some(pb::FeatureSchema { names: m.feature_names.clone() }),
-        serving: Some(pb::ServingFeatures {
-            run: m.serving.run.clone(),
-            global_mean: m.serving.global_mean,
-            global_std: m.serving.global_std,
-            prior_strength: m.serving.prior_strength,
-            good_threshold: m.serving.good_threshold,
-            genres: m
-                .serving
-                .genres
-                .iter()
-                .map(|g| pb::GenreColumn { genre: g.genre.clone(), column: g.column.clone() })
-                .collect(),
-            protocol: m.serving.protocol.clone(),
-        }),
+        serving: Some(serving_to_pb(&m.serving)),
         job_spec_toml: m.job_spec_toml.clone(),
         tasks: m
             .tasks
@@ -236,29 +164,89 @@ fn model_to_pb(m: &ModelArtifact) -> pb::Model {
     }
 }
 
+fn serving_to_pb(s: &ServingFeatures) -> pb::ServingFeatures {
+    pb::ServingFeatures {
+        run: s.run.clone(),
+        global_mean: s.global_mean,
+        global_std: s.global_std,
+        prior_strength: s.prior_strength,
+        good_threshold: s.good_threshold,
+        genres: s.genres.iter().map(|g| pb::GenreColumn { genre: g.genre.clone(), column: g.column.clone() }).collect(),
+        protocol: s.protocol.clone(),
+    }
+}
+
+/// Checks the serving essentials; every genre column must be one of `schema`'s features.
+fn serving_from_pb(s: Option<pb::ServingFeatures>, schema: &HashSet<&str>) -> Result<ServingFeatures> {
+    let s = s.ok_or_else(|| Error::missing("serving"))?;
+    if s.run.is_empty() {
+        return Err(Error::missing("serving.run"));
+    }
+    for (field, v, min) in [
+        ("serving.global_mean", s.global_mean, f64::NEG_INFINITY),
+        ("serving.global_std", s.global_std, 0.0),
+        ("serving.prior_strength", s.prior_strength, 0.0),
+        ("serving.good_threshold", s.good_threshold, f64::NEG_INFINITY),
+    ] {
+        if !(v.is_finite() && v >= min) {
+            return Err(Error::field(field, format!("{v} is out of range")));
+        }
+    }
+    for (i, g) in s.genres.iter().enumerate() {
+        if !schema.contains(g.column.as_str()) {
+            return Err(Error::field(
+                format!("serving.genres[{i}].column"),
+                format!("{:?} is not in the feature schema", g.column),
+            ));
+        }
+    }
+    Ok(ServingFeatures {
+        run: s.run,
+        global_mean: s.global_mean,
+        global_std: s.global_std,
+        prior_strength: s.prior_strength,
+        good_threshold: s.good_threshold,
+        genres: s.genres.into_iter().map(|g| GenreColumn { genre: g.genre, column: g.column }).collect(),
+        protocol: s.protocol,
+    })
+}
+
 fn metrics_to_pb(m: &Metrics) -> pb::Metrics {
     use pb::metrics::Kind;
     let kind = match m {
-        Metrics::Regression(r) => Kind::Regression(pb::RegressionMetrics {
-            rows: r.rows,
-            rmse: r.rmse,
-            mse: r.mse,
-            mae: r.mae,
-            r2: r.r2,
-            explained_variance: r.explained_variance,
-        }),
-        Metrics::Classification(c) => Kind::Classification(pb::ClassificationMetrics {
-            rows: c.rows,
-            accuracy: c.accuracy,
-            precision: c.precision,
-            recall: c.recall,
-            f1: c.f1,
-            weighted_f1: c.weighted_f1,
-            roc_auc: c.roc_auc,
-            pr_auc: c.pr_auc,
-            log_loss: c.log_loss,
-            num_classes: u32::try_from(c.confusion.len()).unwrap_or(u32::MAX),
-            confusion: c.confusion.iter().flatten().copied().collect(),
+        Metrics::Regression { rows, rmse, mse, mae, r2, explained_variance } => {
+            Kind::Regression(pb::RegressionMetrics {
+                rows: *rows,
+                rmse: *rmse,
+                mse: *mse,
+                mae: *mae,
+                r2: *r2,
+                explained_variance: *explained_variance,
+            })
+        }
+        Metrics::Classification {
+            rows,
+            accuracy,
+            precision,
+            recall,
+            f1,
+            weighted_f1,
+            roc_auc,
+            pr_auc,
+            log_loss,
+            confusion,
+        } => Kind::Classification(pb::ClassificationMetrics {
+            rows: *rows,
+            accuracy: *accuracy,
+            precision: *precision,
+            recall: *recall,
+            f1: *f1,
+            weighted_f1: *weighted_f1,
+            roc_auc: *roc_auc,
+            pr_auc: *pr_auc,
+            log_loss: *log_loss,
+            num_classes: u32::try_from(confusion.len()).unwrap_or(u32::MAX),
+            confusion: confusion.iter().flatten().copied().collect(),
         }),
     };
     pb::Metrics { kind: Some(kind) }
@@ -268,14 +256,14 @@ fn metrics_from_pb(m: Option<pb::Metrics>, at: &str) -> Result<Metrics> {
     use pb::metrics::Kind;
     match m.and_then(|m| m.kind) {
         None => Err(Error::missing(at)),
-        Some(Kind::Regression(r)) => Ok(Metrics::Regression(RegressionMetrics {
+        Some(Kind::Regression(r)) => Ok(Metrics::Regression {
             rows: r.rows,
             rmse: r.rmse,
             mse: r.mse,
             mae: r.mae,
             r2: r.r2,
             explained_variance: r.explained_variance,
-        })),
+        }),
         Some(Kind::Classification(c)) => {
             let k = c.num_classes as usize;
             if k.checked_mul(k) != Some(c.confusion.len()) {
@@ -284,7 +272,7 @@ fn metrics_from_pb(m: Option<pb::Metrics>, at: &str) -> Result<Metrics> {
                     format!("{} values for {k} classes", c.confusion.len()),
                 ));
             }
-            Ok(Metrics::Classification(ClassificationMetrics {
+            Ok(Metrics::Classification {
                 rows: c.rows,
                 accuracy: c.accuracy,
                 precision: c.precision,
@@ -295,7 +283,7 @@ fn metrics_from_pb(m: Option<pb::Metrics>, at: &str) -> Result<Metrics> {
                 pr_auc: c.pr_auc,
                 log_loss: c.log_loss,
                 confusion: c.confusion.chunks(k.max(1)).map(<[f64]>::to_vec).collect(),
-            }))
+            })
         }
     }
 }
@@ -311,7 +299,7 @@ fn model_from_pb(m: pb::Model) -> Result<ModelArtifact> {
     if names.is_empty() {
         return Err(Error::field("feature_schema.names", "empty"));
     }
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = HashSet::new();
     for (i, n) in names.iter().enumerate() {
         if n.is_empty() {
             return Err(Error::field(format!("feature_schema.names[{i}]"), "empty"));
@@ -321,37 +309,7 @@ fn model_from_pb(m: pb::Model) -> Result<ModelArtifact> {
         }
     }
     let nf = names.len();
-    let s = m.serving.ok_or_else(|| Error::missing("serving"))?;
-    if s.run.is_empty() {
-        return Err(Error::missing("serving.run"));
-    }
-    for (field, v, min) in [
-        ("serving.global_mean", s.global_mean, f64::NEG_INFINITY),
-        ("serving.global_std", s.global_std, 0.0),
-        ("serving.prior_strength", s.prior_strength, 0.0),
-        ("serving.good_threshold", s.good_threshold, f64::NEG_INFINITY),
-    ] {
-        if !(v.is_finite() && v >= min) {
-            return Err(Error::field(field, format!("{v} is out of range")));
-        }
-    }
-    for (i, g) in s.genres.iter().enumerate() {
-        if !seen.contains(g.column.as_str()) {
-            return Err(Error::field(
-                format!("serving.genres[{i}].column"),
-                format!("{:?} is not in the feature schema", g.column),
-            ));
-        }
-    }
-    let serving = ServingFeatures {
-        run: s.run,
-        global_mean: s.global_mean,
-        global_std: s.global_std,
-        prior_strength: s.prior_strength,
-        good_threshold: s.good_threshold,
-        genres: s.genres.into_iter().map(|g| GenreColumn { genre: g.genre, column: g.column }).collect(),
-        protocol: s.protocol,
-    };
+    let serving = serving_from_pb(m.serving, &seen)?;
     if m.tasks.is_empty() {
         return Err(Error::field("tasks", "empty (a model has at least one task)"));
     }
@@ -435,14 +393,7 @@ mod tests {
         let binned = BinnedMatrix::from_columns(&[x0, x1], params.max_bins, params.seed).expect("bins");
         let data = TrainingSet::new(&binned, &y, None, Task::Regression).expect("data");
         let forest = train(&data, &params).expect("trains");
-        let m = Metrics::Regression(RegressionMetrics {
-            rows: 1,
-            rmse: 0.0,
-            mse: 0.0,
-            mae: 0.0,
-            r2: 1.0,
-            explained_variance: 1.0,
-        });
+        let m = Metrics::Regression { rows: 1, rmse: 0.0, mse: 0.0, mae: 0.0, r2: 1.0, explained_variance: 1.0 };
         model_to_pb(&ModelArtifact {
             name: "m".into(),
             version: 1,

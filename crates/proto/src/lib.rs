@@ -5,7 +5,9 @@
 //! compiler). Prost types never leave this crate: callers hand in and get back domain types,
 //! and every incoming message is checked by a `TryFrom`-style conversion whose errors name the
 //! bad field (`tasks[0].forest.trees[3].nodes[17].split.left: 999 out of range (tree has 40
-//! nodes)`).
+//! nodes)`). The domain types are their owners': this crate converts, it keeps no copies
+//! (forests, parameters, statistics and metrics are `reelforest-tree`'s, the serving
+//! essentials of a feature run `reelforest-features`').
 //!
 //! Main items:
 //! - [`artifact`]: the model file (`models/<name>/<version>/model.pb`) as a domain type,
@@ -30,8 +32,7 @@ pub mod stats;
 pub mod tree;
 
 pub use artifact::{
-    ClassificationMetrics, FORMAT_VERSION, GenreColumn, MAGIC, Metrics, ModelArtifact, RegressionMetrics,
-    ServingFeatures, TaskKind, TaskMetrics, TaskModel, decode_model, encode_model,
+    FORMAT_VERSION, MAGIC, ModelArtifact, TaskKind, TaskMetrics, TaskModel, decode_model, encode_model,
 };
 pub use error::{Error, Result};
 pub use stats::{BlockStats, stats_from_wire, stats_to_wire};

@@ -1,10 +1,10 @@
 //! Model files end to end: round trip, and every kind of damaged file gives an error (checked
 //! text), never a panic or a model that predicts something else.
 
-use reelforest_proto::{
-    ClassificationMetrics, Error, GenreColumn, Metrics, ModelArtifact, RegressionMetrics, ServingFeatures, TaskKind,
-    TaskMetrics, TaskModel, decode_model, encode_model,
-};
+use reelforest_features::GenreColumn;
+use reelforest_features::online::ServingFeatures;
+use reelforest_proto::{Error, ModelArtifact, TaskKind, TaskMetrics, TaskModel, decode_model, encode_model};
+use reelforest_tree::metrics::Metrics;
 use reelforest_tree::{BinnedMatrix, ForestParams, Task, TrainingSet, train};
 
 fn columns() -> Vec<Vec<f64>> {
@@ -31,15 +31,10 @@ fn task_model(task: TaskKind) -> TaskModel {
     let data = TrainingSet::new(&binned, &y, None, engine_task).expect("data");
     let forest = train(&data, &params).expect("trains");
     let test = match task {
-        TaskKind::Regression => Metrics::Regression(RegressionMetrics {
-            rows: 10,
-            rmse: 0.9,
-            mse: 0.81,
-            mae: 0.7,
-            r2: 0.3,
-            explained_variance: 0.31,
-        }),
-        TaskKind::Classification => Metrics::Classification(ClassificationMetrics {
+        TaskKind::Regression => {
+            Metrics::Regression { rows: 10, rmse: 0.9, mse: 0.81, mae: 0.7, r2: 0.3, explained_variance: 0.31 }
+        }
+        TaskKind::Classification => Metrics::Classification {
             rows: 10,
             accuracy: 0.8,
             precision: 0.7,
@@ -50,7 +45,7 @@ fn task_model(task: TaskKind) -> TaskModel {
             pr_auc: None,
             log_loss: 0.4,
             confusion: vec![vec![5.0, 1.0], vec![1.0, 3.0]],
-        }),
+        },
     };
     TaskModel {
         task,

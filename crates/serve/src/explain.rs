@@ -15,7 +15,7 @@
 //! bias the mean root value (the training mean). The walk itself is the tree engine's
 //! [`reelforest_tree::Forest::explain_row`] (rows ranked once against the forest's thresholds,
 //! 8-byte nodes), which yields the prediction too: the server answers rating and P(good) from
-//! the same walk (a test checks they equal [`reelforest_pipeline::serve::Predictor::predict`]).
+//! the same walk (a test checks they equal [`reelforest_pipeline::predict::Predictor::predict`]).
 
 use reelforest_core::TaskKind;
 use reelforest_pipeline::model::Model;

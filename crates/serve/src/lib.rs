@@ -7,7 +7,7 @@
 //!
 //! How a request is served:
 //! - [`state::AppState`] holds the **served bundle** ([`state::Served`]: the
-//!   [`reelforest_pipeline::serve::Predictor`] with its [`explain::Explainer`], the
+//!   [`reelforest_pipeline::predict::Predictor`] with its [`explain::Explainer`], the
 //!   [`data::DataSnapshot`] of titles / seen movies / overview statistics, and a read-only
 //!   DataFusion context for the SQL console) behind an [`arc_swap::ArcSwap`]. A request takes
 //!   one `Arc` of the bundle at its start and keeps it to the end.

@@ -15,7 +15,7 @@ use crate::{Error, Result};
 use arc_swap::ArcSwap;
 use datafusion::prelude::SessionContext;
 use reelforest_pipeline::model::Model;
-use reelforest_pipeline::serve::Predictor;
+use reelforest_pipeline::predict::Predictor;
 use reelforest_warehouse::Warehouse;
 use std::sync::Arc;
 use std::time::Instant;

@@ -19,7 +19,7 @@
 //! * [`model`]: plain public [`Tree`] / [`Node`] / [`Split`] structs.
 //! * `layout` (crate-private): the arrays a trained tree is re-laid into to predict (flat `f64`
 //!   nodes, the forest on byte ranks, complete binary trees) and their walks.
-//! * [`metrics`]: mergeable evaluation statistics.
+//! * [`metrics`]: mergeable evaluation statistics and the final [`Metrics`] read off them.
 //!
 //! **Determinism.** Tree `i` uses randomness from `(seed, i)` only and is grown on one thread,
 //! so [`train`] on any number of threads, [`grow_tree`] on any worker in any order, and
@@ -55,6 +55,6 @@ pub use binning::{BinEdges, BinMapper, BinnedMatrix};
 pub use error::{Error, Result};
 pub use forest::{Forest, OobError, train, train_with_progress};
 pub use learner::{TrainingSet, grow_tree};
-pub use metrics::{ClassificationStats, RegressionStats};
+pub use metrics::{ClassificationStats, Metrics, RegressionStats};
 pub use model::{Node, Split, Tree};
 pub use params::{FeatureSubsetStrategy, ForestParams, Impurity, MaxBins, Task};

@@ -8,6 +8,8 @@
 //! * [`ClassificationStats`]: confusion matrix, accuracy, precision / recall / F1 of the
 //!   positive class (1), Spark's weighted precision / recall / F1, log loss and, for binary
 //!   problems, ROC AUC and PR AUC.
+//! * [`Metrics`]: the final metrics of one task on one split, read off either statistic; what
+//!   reports, model files and the HTTP API show.
 //!
 //! # AUC resolution
 //! To stay mergeable with a fixed size, AUCs use a histogram of the positive-class score with
@@ -361,6 +363,79 @@ impl ClassificationStats {
         let p: f64 = self.pos.iter().sum();
         let n: f64 = self.neg.iter().sum();
         (p > 0.0 && n > 0.0).then_some((p, n))
+    }
+}
+
+/// The final metrics of one task on one split (JSON: tagged by `"task"`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "task", rename_all = "snake_case")]
+pub enum Metrics {
+    /// Regression metrics.
+    Regression {
+        /// Rows scored.
+        rows: u64,
+        /// Root mean squared error.
+        rmse: f64,
+        /// Mean squared error.
+        mse: f64,
+        /// Mean absolute error.
+        mae: f64,
+        /// Coefficient of determination.
+        r2: f64,
+        /// Explained variance.
+        explained_variance: f64,
+    },
+    /// Binary classification metrics (positive class: good).
+    Classification {
+        /// Rows scored.
+        rows: u64,
+        /// Accuracy.
+        accuracy: f64,
+        /// Precision of the positive class.
+        precision: f64,
+        /// Recall of the positive class.
+        recall: f64,
+        /// F1 of the positive class.
+        f1: f64,
+        /// Spark's weighted F1.
+        weighted_f1: f64,
+        /// Area under the ROC curve.
+        roc_auc: Option<f64>,
+        /// Area under the precision-recall curve.
+        pr_auc: Option<f64>,
+        /// Log loss.
+        log_loss: f64,
+        /// Confusion matrix, rows = true class, columns = predicted.
+        confusion: Vec<Vec<f64>>,
+    },
+}
+
+impl Metrics {
+    /// The value of a named metric and whether larger is better.
+    pub fn get(&self, name: &str) -> Option<(f64, bool)> {
+        match (self, name) {
+            (Metrics::Regression { rmse, .. }, "rmse") => Some((*rmse, false)),
+            (Metrics::Regression { mse, .. }, "mse") => Some((*mse, false)),
+            (Metrics::Regression { mae, .. }, "mae") => Some((*mae, false)),
+            (Metrics::Regression { r2, .. }, "r2") => Some((*r2, true)),
+            (Metrics::Classification { roc_auc, .. }, "auc") => roc_auc.map(|v| (v, true)),
+            (Metrics::Classification { pr_auc, .. }, "pr_auc") => pr_auc.map(|v| (v, true)),
+            (Metrics::Classification { accuracy, .. }, "accuracy") => Some((*accuracy, true)),
+            (Metrics::Classification { f1, .. }, "f1") => Some((*f1, true)),
+            (Metrics::Classification { log_loss, .. }, "logloss") => Some((*log_loss, false)),
+            _ => None,
+        }
+    }
+
+    /// One-line summary for the terminal.
+    pub fn summary(&self) -> String {
+        match self {
+            Metrics::Regression { rmse, mae, r2, .. } => format!("RMSE {rmse:.4}  MAE {mae:.4}  R² {r2:.4}"),
+            Metrics::Classification { accuracy, f1, roc_auc, .. } => format!(
+                "accuracy {accuracy:.4}  F1 {f1:.4}  AUC {}",
+                roc_auc.map_or("n/a".to_string(), |v| format!("{v:.4}"))
+            ),
+        }
     }
 }
 

@@ -1,11 +1,11 @@
 //! `reelforest predict --model NAME [--version V] --user U --movie M`: one prediction from a
 //! saved model (the newest version by default), built from its feature run's online tables by
-//! [`reelforest_pipeline::serve::Predictor`].
+//! [`reelforest_pipeline::predict::Predictor`].
 
 use super::WarehouseArgs;
 use anyhow::Context;
 use clap::Args;
-use reelforest_pipeline::serve::Predictor;
+use reelforest_pipeline::predict::Predictor;
 
 /// Arguments of `reelforest predict`.
 #[derive(Debug, Args)]

@@ -13,8 +13,9 @@ use axum::Json;
 use axum::extract::State;
 use reelforest_pipeline::model::{self, Model};
 use reelforest_pipeline::{JobSpec, Report};
-use reelforest_proto::{Metrics, TaskModel};
+use reelforest_proto::TaskModel;
 use reelforest_tree::ForestParams;
+use reelforest_tree::metrics::Metrics;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -90,26 +91,37 @@ pub struct MetricsOut {
 impl From<&Metrics> for MetricsOut {
     fn from(m: &Metrics) -> Self {
         match m {
-            Metrics::Regression(r) => MetricsOut {
-                rows: r.rows,
-                rmse: Some(r.rmse),
-                mse: Some(r.mse),
-                mae: Some(r.mae),
-                r2: Some(r.r2),
-                explained_variance: Some(r.explained_variance),
+            Metrics::Regression { rows, rmse, mse, mae, r2, explained_variance } => MetricsOut {
+                rows: *rows,
+                rmse: Some(*rmse),
+                mse: Some(*mse),
+                mae: Some(*mae),
+                r2: Some(*r2),
+                explained_variance: Some(*explained_variance),
                 ..MetricsOut::default()
             },
-            Metrics::Classification(c) => MetricsOut {
-                rows: c.rows,
-                accuracy: Some(c.accuracy),
-                precision: Some(c.precision),
-                recall: Some(c.recall),
-                f1: Some(c.f1),
-                weighted_f1: Some(c.weighted_f1),
-                roc_auc: c.roc_auc,
-                pr_auc: c.pr_auc,
-                log_loss: Some(c.log_loss),
-                confusion: Some(c.confusion.clone()),
+            Metrics::Classification {
+                rows,
+                accuracy,
+                precision,
+                recall,
+                f1,
+                weighted_f1,
+                roc_auc,
+                pr_auc,
+                log_loss,
+                confusion,
+            } => MetricsOut {
+                rows: *rows,
+                accuracy: Some(*accuracy),
+                precision: Some(*precision),
+                recall: Some(*recall),
+                f1: Some(*f1),
+                weighted_f1: Some(*weighted_f1),
+                roc_auc: *roc_auc,
+                pr_auc: *pr_auc,
+                log_loss: Some(*log_loss),
+                confusion: Some(confusion.clone()),
                 ..MetricsOut::default()
             },
         }
