@@ -41,7 +41,7 @@ enum Command {
     /// Run the training coordinator: job state machine, gRPC JobService and WorkerService.
     Coordinator(commands::coordinator::CoordinatorServeArgs),
     /// Run a training worker: builds trees for the coordinator's tasks.
-    Worker(commands::coordinator::WorkerArgs),
+    Worker(commands::worker::WorkerArgs),
     /// Submit a job spec to the coordinator and watch it to the end.
     Submit(commands::submit::SubmitArgs),
     /// List, inspect or cancel the coordinator's jobs.
@@ -72,7 +72,7 @@ fn main() -> ExitCode {
             Command::Executor(args) => commands::executor::run(args).await,
             Command::Serve(args) => commands::serve::run(args).await,
             Command::Coordinator(args) => commands::coordinator::serve(args).await,
-            Command::Worker(args) => commands::coordinator::worker(args).await,
+            Command::Worker(args) => commands::worker::run(args).await,
             Command::Submit(args) => commands::submit::submit(args, cli.log.quiet).await,
             Command::Jobs(cmd) => commands::submit::jobs(cmd).await,
             Command::Health(args) => commands::health::run(args).await,

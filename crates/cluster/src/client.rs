@@ -20,15 +20,15 @@ pub type Workers = WorkerServiceClient<InterceptedService<Channel, TokenAdd>>;
 
 /// Opens a channel to `url` (`http://host:port`, or `https://` with TLS).
 pub async fn channel(url: &str, tls: &ClientTls) -> Result<Channel> {
-    let connect_err = |reason: String| Error::Connect { url: url.to_string(), reason };
+    let connect_err = |step: &'static str| move |source: tonic::transport::Error| Error::Connect { url: url.to_string(), step, source };
     let mut ep = Endpoint::from_shared(url.to_string())
-        .map_err(|e| connect_err(format!("invalid URL ({e}); expected http://HOST:PORT")))?
+        .map_err(connect_err("invalid URL; expected http://HOST:PORT"))?
         .connect_timeout(Duration::from_secs(5))
         .tcp_nodelay(true);
     if let Some(ca) = &tls.ca {
-        ep = ep.tls_config(crate::tls::client(ca, tls.domain.as_deref())?).map_err(|e| connect_err(e.to_string()))?;
+        ep = ep.tls_config(crate::tls::client(ca, tls.domain.as_deref())?).map_err(connect_err("TLS set-up"))?;
     }
-    ep.connect().await.map_err(|e| connect_err(error_chain(&e)))
+    ep.connect().await.map_err(connect_err("connection failed"))
 }
 
 /// A job client.

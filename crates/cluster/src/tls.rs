@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
 
 fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| Error::Tls { path: path.to_path_buf(), reason: e.to_string() })
+    std::fs::read(path).map_err(|source| Error::Tls { path: path.to_path_buf(), source })
 }
 
 /// Server TLS from a certificate chain and a private key.

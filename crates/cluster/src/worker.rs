@@ -25,6 +25,7 @@ use datafusion::prelude::SessionContext;
 use rayon::prelude::*;
 use reelforest_features::FeatureRun;
 use reelforest_pipeline::dataset::Dataset;
+use reelforest_pipeline::spec::TaskKind;
 use reelforest_pipeline::train;
 use reelforest_proto::wire;
 use reelforest_tree::histogram::LocalReducer;
@@ -79,18 +80,87 @@ struct Caches {
     held: VecDeque<Arc<Held>>,
 }
 
-/// Why a task could not be done, as reported to the coordinator.
-struct TaskError {
-    fatal: bool,
-    message: String,
+/// Why a task could not be done; reported to the coordinator as fatal (would fail anywhere:
+/// the job fails) or retryable (the task is queued again), see [`TaskError::is_fatal`].
+#[derive(Debug, thiserror::Error)]
+enum TaskError {
+    /// The lease names no task.
+    #[error("lease without a task")]
+    NoTask,
+    /// The lease names two tasks.
+    #[error("lease with both a fit and an evaluation task")]
+    TwoTasks,
+    /// A field of the task message is missing.
+    #[error("task without {0}")]
+    Missing(&'static str),
+    /// A field of the task message is invalid.
+    #[error(transparent)]
+    Message(#[from] reelforest_proto::Error),
+    /// The coordinator cuts evaluation blocks of another size.
+    #[error("block_rows: {got} (this worker scores blocks of {want} rows; versions differ)")]
+    BlockRows {
+        /// The task's.
+        got: u32,
+        /// This worker's.
+        want: usize,
+    },
+    /// The forest to score does not decode.
+    #[error("forest")]
+    Forest(#[source] reelforest_tree::Error),
+    /// The held-out table changed under the job.
+    #[error("table {table} has {here} rows here but {there} on the coordinator")]
+    RowCount {
+        /// The table.
+        table: String,
+        /// Rows loaded here.
+        here: usize,
+        /// Rows the coordinator loaded.
+        there: u64,
+    },
+    /// Blocks past the end of the table.
+    #[error("blocks {first}..{end} of a table with {blocks} blocks")]
+    Blocks {
+        /// First block.
+        first: usize,
+        /// One past the last.
+        end: usize,
+        /// Blocks of the table.
+        blocks: usize,
+    },
+    /// The task's warehouse does not open.
+    #[error("cannot open the warehouse {url}")]
+    Warehouse {
+        /// Its URL.
+        url: String,
+        /// Why.
+        #[source]
+        source: reelforest_warehouse::Error,
+    },
+    /// The warehouse's tables cannot be listed (I/O: worth another try).
+    #[error("cannot register the warehouse's tables")]
+    Register(#[source] reelforest_warehouse::Error),
+    /// The table does not load (I/O: worth another try).
+    #[error(transparent)]
+    Load(reelforest_pipeline::Error),
+    /// The training table does not bin.
+    #[error("cannot bin the training table")]
+    Bin(#[source] reelforest_pipeline::Error),
+    /// The engine refused to grow a tree.
+    #[error(transparent)]
+    Build(reelforest_tree::Error),
+    /// A block does not score.
+    #[error(transparent)]
+    Score(reelforest_pipeline::Error),
+    /// The thread running the work died.
+    #[error("{0} thread")]
+    Thread(&'static str, #[source] tokio::task::JoinError),
 }
 
 impl TaskError {
-    fn fatal(message: impl Into<String>) -> Self {
-        TaskError { fatal: true, message: message.into() }
-    }
-    fn retry(message: impl Into<String>) -> Self {
-        TaskError { fatal: false, message: message.into() }
+    /// Whether the task would fail on any worker (the job fails), rather than be worth another
+    /// try (the task is queued again).
+    fn is_fatal(&self) -> bool {
+        !matches!(self, TaskError::Register(_) | TaskError::Load(_) | TaskError::Thread(..))
     }
 }
 
@@ -101,7 +171,7 @@ pub async fn run(cfg: WorkerConfig, stop: Arc<AtomicBool>) -> Result<()> {
         .num_threads(cfg.threads.max(1))
         .thread_name(|i| format!("trees-{i}"))
         .build()
-        .map_err(|e| Error::Config(format!("cannot start {} tree threads: {e}", cfg.threads)))?;
+        .map_err(|e| Error::Thread { what: format!("{} tree threads", cfg.threads), source: e.into() })?;
     let pool = Arc::new(pool);
     let cache = tokio::sync::Mutex::new(Caches::default());
     let slots = cfg.threads.max(1);
@@ -181,7 +251,7 @@ fn spawn_heartbeats(
                 }
             });
         })
-        .map_err(|e| Error::Config(format!("cannot start the heartbeat thread: {e}")))
+        .map_err(|e| Error::Thread { what: "the heartbeat thread".into(), source: e.into() })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -225,14 +295,15 @@ async fn serve_leases(
                 }
             }
             Err(e) => {
-                tracing::warn!(lease = %lease_id, fatal = e.fatal, error = %e.message, "task failed");
-                let kind = if e.fatal { wire::FailureKind::Fatal } else { wire::FailureKind::Retryable };
+                let (fatal, message) = (e.is_fatal(), client::error_chain(&e));
+                tracing::warn!(lease = %lease_id, fatal, error = %message, "task failed");
+                let kind = if fatal { wire::FailureKind::Fatal } else { wire::FailureKind::Retryable };
                 if let Err(s) = client
                     .fail_task(wire::FailTaskRequest {
                         worker_id: id.to_string(),
                         lease_id,
                         kind: kind as i32,
-                        message: e.message,
+                        message,
                     })
                     .await
                 {
@@ -253,8 +324,8 @@ async fn run_task(
     match (lease.fit, lease.eval) {
         (Some(fit), None) => run_fit(fit, pool, cache, cfg).await.map(Done::Trees),
         (None, Some(eval)) => run_eval(eval, pool, cache, cfg).await.map(Done::Stats),
-        (None, None) => Err(TaskError::fatal("lease without a task")),
-        (Some(_), Some(_)) => Err(TaskError::fatal("lease with both a fit and an evaluation task")),
+        (None, None) => Err(TaskError::NoTask),
+        (Some(_), Some(_)) => Err(TaskError::TwoTasks),
     }
 }
 
@@ -265,28 +336,21 @@ async fn run_eval(
     cache: &tokio::sync::Mutex<Caches>,
     cfg: &WorkerConfig,
 ) -> std::result::Result<Vec<wire::EvalStats>, TaskError> {
-    let task = match eval.task.as_str() {
-        "regression" => reelforest_pipeline::spec::TaskKind::Regression,
-        "classification" => reelforest_pipeline::spec::TaskKind::Classification,
-        other => return Err(TaskError::fatal(format!("task: unknown kind {other:?}"))),
-    };
+    let task = reelforest_proto::task_kind_from_wire(eval.task, "eval.task")?;
+    let run = eval.feature_run.clone().ok_or(TaskError::Missing("a feature run"))?;
+    let run = reelforest_proto::feature_run_from_wire(run, "eval.feature_run")?;
     if eval.block_rows as usize != train::EVAL_BLOCK_ROWS {
-        return Err(TaskError::fatal(format!(
-            "block_rows: {} (this worker scores blocks of {} rows; versions differ)",
-            eval.block_rows,
-            train::EVAL_BLOCK_ROWS
-        )));
+        return Err(TaskError::BlockRows { got: eval.block_rows, want: train::EVAL_BLOCK_ROWS });
     }
-    let forest =
-        reelforest_tree::Forest::from_bytes(&eval.forest).map_err(|e| TaskError::fatal(format!("forest: {e}")))?;
+    let forest = reelforest_tree::Forest::from_bytes(&eval.forest).map_err(TaskError::Forest)?;
     // Held while loading: another slot wanting the same table waits and then finds it here.
     let mut caches = cache.lock().await;
     let cache = &mut caches.held;
     let held = match cache.iter().find(|h| h.fingerprint == eval.fingerprint) {
         Some(h) => h.clone(),
         None => {
-            let (wh, table, run) = (eval.warehouse.as_str(), eval.table.as_str(), eval.feature_run_json.as_str());
-            let h = Arc::new(Held { fingerprint: eval.fingerprint.clone(), data: load_table(wh, table, run).await? });
+            let data = load_table(&eval.warehouse, &eval.table, &run).await?;
+            let h = Arc::new(Held { fingerprint: eval.fingerprint.clone(), data });
             cache.push_front(h.clone());
             cache.truncate(cfg.cache_tables.max(1));
             h
@@ -294,20 +358,11 @@ async fn run_eval(
     };
     drop(caches);
     if held.data.len() as u64 != eval.table_rows {
-        return Err(TaskError::fatal(format!(
-            "table {} has {} rows here but {} on the coordinator",
-            eval.table,
-            held.data.len(),
-            eval.table_rows
-        )));
+        return Err(TaskError::RowCount { table: eval.table, here: held.data.len(), there: eval.table_rows });
     }
     let (first, count) = (eval.first_block as usize, eval.num_blocks as usize);
     if first + count > train::eval_blocks(held.data.len()) {
-        return Err(TaskError::fatal(format!(
-            "blocks {first}..{} of a table with {} blocks",
-            first + count,
-            train::eval_blocks(held.data.len())
-        )));
+        return Err(TaskError::Blocks { first, end: first + count, blocks: train::eval_blocks(held.data.len()) });
     }
     let pool = pool.clone();
     tokio::task::spawn_blocking(move || {
@@ -321,8 +376,8 @@ async fn run_eval(
         })
     })
     .await
-    .map_err(|e| TaskError::retry(format!("scoring thread: {e}")))?
-    .map_err(|e| TaskError::fatal(client::error_chain(&e)))
+    .map_err(|e| TaskError::Thread("scoring", e))?
+    .map_err(TaskError::Score)
 }
 
 /// Builds the leased trees of a fit.
@@ -332,9 +387,9 @@ async fn run_fit(
     cache: &tokio::sync::Mutex<Caches>,
     cfg: &WorkerConfig,
 ) -> std::result::Result<Vec<wire::Tree>, TaskError> {
-    let params_msg = fit.params.clone().ok_or_else(|| TaskError::fatal("task without forest parameters"))?;
-    let params: ForestParams =
-        reelforest_proto::params_from_wire(params_msg, "params").map_err(|e| TaskError::fatal(e.to_string()))?;
+    let params_msg = fit.params.clone().ok_or(TaskError::Missing("forest parameters"))?;
+    let params: ForestParams = reelforest_proto::params_from_wire(params_msg, "params")?;
+    let task = reelforest_proto::task_kind_from_wire(fit.task, "fit.task")?;
     // Held while loading: the other slots' first tasks of this fit wait for this one copy.
     let mut caches = cache.lock().await;
     let cache = &mut caches.binned;
@@ -348,12 +403,13 @@ async fn run_fit(
         }
     };
     drop(caches);
-    let labels_good = fit.task == "classification";
-    let task = if labels_good { reelforest_pipeline::spec::TaskKind::Classification } else { reelforest_pipeline::spec::TaskKind::Regression };
     let (first, count) = (fit.first_tree, fit.num_trees);
     let pool = pool.clone();
     let built = tokio::task::spawn_blocking(move || {
-        let labels: &[f64] = if labels_good { &loaded.good } else { &loaded.rating };
+        let labels: &[f64] = match task {
+            TaskKind::Classification => &loaded.good,
+            TaskKind::Regression => &loaded.rating,
+        };
         let data = TrainingSet::new(&loaded.binned, labels, None, train::engine_task(task))?;
         pool.install(|| {
             (first..first + count)
@@ -363,25 +419,25 @@ async fn run_fit(
         })
     })
     .await
-    .map_err(|e| TaskError::retry(format!("tree thread: {e}")))?
-    .map_err(|e| TaskError::fatal(e.to_string()))?;
+    .map_err(|e| TaskError::Thread("tree", e))?
+    .map_err(TaskError::Build)?;
     Ok(built.iter().map(reelforest_proto::tree_to_wire).collect())
 }
 
 /// Loads a feature table with the embedded run's own query (same rows, same order).
-async fn load_table(warehouse: &str, table: &str, run_json: &str) -> std::result::Result<Dataset, TaskError> {
-    let run: FeatureRun =
-        serde_json::from_str(run_json).map_err(|e| TaskError::fatal(format!("feature_run_json: {e}")))?;
-    let wh = Warehouse::open(warehouse).map_err(|e| TaskError::fatal(e.to_string()))?;
+async fn load_table(warehouse: &str, table: &str, run: &FeatureRun) -> std::result::Result<Dataset, TaskError> {
+    let wh = Warehouse::open(warehouse).map_err(|source| TaskError::Warehouse { url: warehouse.to_string(), source })?;
     let ctx = SessionContext::new();
-    wh.register_all(&ctx).await.map_err(|e| TaskError::retry(e.to_string()))?;
-    Dataset::load(&ctx, table, &run).await.map_err(|e| TaskError::retry(client::error_chain(&e)))
+    wh.register_all(&ctx).await.map_err(TaskError::Register)?;
+    Dataset::load(&ctx, table, run).await.map_err(TaskError::Load)
 }
 
 /// Loads and bins a training table (the embedded run's query and binning).
 async fn load(fit: &wire::FitTask, params: &ForestParams) -> std::result::Result<Loaded, TaskError> {
-    let ds = load_table(&fit.warehouse, &fit.table, &fit.feature_run_json).await?;
-    let binned = train::bin(&ds, params.max_bins, params.seed).map_err(|e| TaskError::fatal(e.to_string()))?;
+    let run = fit.feature_run.clone().ok_or(TaskError::Missing("a feature run"))?;
+    let run = reelforest_proto::feature_run_from_wire(run, "fit.feature_run")?;
+    let ds = load_table(&fit.warehouse, &fit.table, &run).await?;
+    let binned = train::bin(&ds, params.max_bins, params.seed).map_err(TaskError::Bin)?;
     tracing::info!(table = %fit.table, rows = ds.len(), fingerprint = %fit.fingerprint, "training table loaded");
     Ok(Loaded { fingerprint: fit.fingerprint.clone(), binned, rating: ds.rating, good: ds.good })
 }

@@ -26,6 +26,7 @@
 #![deny(missing_docs)]
 
 pub mod artifact;
+pub mod cluster;
 mod convert;
 mod error;
 pub mod stats;
@@ -34,6 +35,7 @@ pub mod tree;
 pub use artifact::{
     FORMAT_VERSION, MAGIC, ModelArtifact, TaskKind, TaskMetrics, TaskModel, decode_model, encode_model,
 };
+pub use cluster::{feature_run_from_wire, feature_run_to_wire, task_kind_from_wire, task_kind_to_wire};
 pub use error::{Error, Result};
 pub use stats::{BlockStats, stats_from_wire, stats_to_wire};
 pub use tree::{decode_tree, encode_tree};

@@ -1,16 +1,14 @@
-//! `reelforest coordinator` and `reelforest worker`: the training cluster's two roles, and the
-//! connection flags every command that talks to the coordinator shares.
+//! `reelforest coordinator`: the training cluster's coordinator, and the connection flags every
+//! command that talks to it shares (`submit`, `jobs`, `worker`).
 
 use anyhow::Context;
 use clap::Args;
-use reelforest_cluster::coordinator::{Coordinator, CoordinatorConfig, SessionFactory, embedded_sessions};
-use reelforest_cluster::scheduler::SchedulerConfig;
+use reelforest_cluster::control::ControlConfig;
+use reelforest_cluster::coordinator::{Coordinator, CoordinatorConfig, SessionError, SessionFactory, embedded_sessions};
 use reelforest_cluster::tls::ClientTls;
-use reelforest_cluster::worker::WorkerConfig;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 /// How to reach the coordinator.
@@ -90,9 +88,9 @@ pub async fn serve(args: CoordinatorServeArgs) -> anyhow::Result<()> {
             let stores = reelforest_ballista::ObjectStores::from_env()?;
             Arc::new(move || {
                 let (url, stores) = (url.clone(), stores.clone());
-                Box::pin(
-                    async move { reelforest_ballista::client::connect(&url, &stores).await.map_err(|e| e.to_string()) },
-                )
+                Box::pin(async move {
+                    reelforest_ballista::client::connect(&url, &stores).await.map_err(SessionError::from)
+                })
             })
         }
     };
@@ -100,7 +98,7 @@ pub async fn serve(args: CoordinatorServeArgs) -> anyhow::Result<()> {
         warehouse: args.warehouse.warehouse.clone(),
         work_dir: args.work_dir.clone(),
         token: args.token.clone(),
-        scheduler: SchedulerConfig {
+        control: ControlConfig {
             trees_per_task: args.trees_per_task,
             lease_timeout: Duration::from_millis(args.lease_timeout_ms),
             heartbeat_timeout: Duration::from_millis(args.heartbeat_timeout_ms),
@@ -127,45 +125,5 @@ pub async fn serve(args: CoordinatorServeArgs) -> anyhow::Result<()> {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await?;
-    Ok(())
-}
-
-/// Arguments of `reelforest worker`.
-#[derive(Debug, Args)]
-pub struct WorkerArgs {
-    #[command(flatten)]
-    pub conn: CoordinatorArgs,
-    /// Threads that build trees (default: all cores).
-    #[arg(long)]
-    pub threads: Option<usize>,
-    /// Name shown in status pages (default: host:pid).
-    #[arg(long)]
-    pub name: Option<String>,
-    /// Binned training tables kept in memory.
-    #[arg(long, default_value_t = 2)]
-    pub cache_tables: usize,
-}
-
-/// Runs a worker until Ctrl-C or a fatal error.
-pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
-    // Workers open the warehouse each job names with their own AWS_* environment: check it now.
-    reelforest_warehouse::S3Options::from_env()?;
-    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
-    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "worker".into());
-    let cfg = WorkerConfig {
-        coordinator: args.conn.coordinator.clone(),
-        token: args.conn.token.clone(),
-        tls: args.conn.tls(),
-        name: args.name.unwrap_or_else(|| format!("{host}:{}", std::process::id())),
-        threads,
-        cache_tables: args.cache_tables,
-    };
-    let stop = Arc::new(AtomicBool::new(false));
-    let s = stop.clone();
-    tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
-        s.store(true, std::sync::atomic::Ordering::SeqCst);
-    });
-    reelforest_cluster::worker::run(cfg, stop).await?;
     Ok(())
 }

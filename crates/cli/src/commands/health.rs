@@ -222,7 +222,7 @@ mod tests {
             warehouse: dir.path().join("warehouse").display().to_string(),
             work_dir: dir.path().join("work"),
             token: Some("s3cret-token".into()),
-            scheduler: Default::default(),
+            control: Default::default(),
             max_message_bytes: client::MAX_MESSAGE_BYTES,
             sessions: embedded_sessions(),
         };

@@ -12,6 +12,7 @@ pub mod scheduler;
 pub mod serve;
 pub mod sql;
 pub mod submit;
+pub mod worker;
 
 use clap::Args;
 

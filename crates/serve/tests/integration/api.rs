@@ -439,7 +439,7 @@ async fn cluster_page_data_comes_from_a_real_coordinator() {
         warehouse: dir.path().join("warehouse").display().to_string(),
         work_dir: dir.path().join("work"),
         token: Some("cluster-token".into()),
-        scheduler: Default::default(),
+        control: Default::default(),
         max_message_bytes: client::MAX_MESSAGE_BYTES,
         sessions: embedded_sessions(),
     };

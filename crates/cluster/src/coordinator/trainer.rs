@@ -1,5 +1,5 @@
 //! [`ClusterTrainer`]: the pipeline's [`Trainer`] seam, implemented by the coordinator. A fit
-//! becomes tasks of k trees in the scheduler; the calling thread waits for the workers' trees
+//! becomes tasks of k trees in the control state; the calling thread waits for the workers' trees
 //! and gets the forest assembled in index order — the same forest [`reelforest_tree::train`]
 //! builds in one process, because tree `i` depends only on the data, the parameters and `i`.
 //!
@@ -7,9 +7,9 @@
 //! workers return each block's statistics, and the merged result equals the embedded
 //! [`reelforest_pipeline::train::evaluate`] bit for bit (same blocks, merged in the same order).
 
-use crate::coordinator::Shared;
-use crate::scheduler::{FitEvent, NewEval, NewFit};
-use reelforest_core::Progress;
+use super::Shared;
+use crate::control::{FitEvent, NewEval, NewFit, WorkFailure};
+use reelforest_core::{Progress, error_chain};
 use reelforest_pipeline::{Error, EvalRequest, FitRequest, Stats, Trainer, train};
 use reelforest_proto::wire;
 use reelforest_tree::Forest;
@@ -90,6 +90,7 @@ impl Trainer for ClusterTrainer {
             task: req.task.as_str().to_string(),
             reason,
         };
+        let failed = |f: WorkFailure| fail(error_chain(&f));
         if self.cancelled.load(Ordering::SeqCst) {
             return Err(fail("job cancelled by a client".into()));
         }
@@ -99,15 +100,15 @@ impl Trainer for ClusterTrainer {
             warehouse: self.warehouse.clone(),
             table: req.table.sql_name.clone(),
             fingerprint: fingerprint(&self.job, &req.table.sql_name, &run_json, Some((params.max_bins, params.seed))),
-            feature_run_json: run_json,
-            task: req.task.as_str().to_string(),
+            feature_run: Some(reelforest_proto::feature_run_to_wire(&req.table.run)),
+            task: reelforest_proto::task_kind_to_wire(req.task),
             params: Some(reelforest_proto::params_to_wire(&params)),
             first_tree: 0,
             num_trees: 0,
         };
         let (tx, rx) = std::sync::mpsc::channel();
         self.counters.total.fetch_add(u64::from(params.num_trees), Ordering::Relaxed);
-        self.shared.sched().add_fit(NewFit {
+        self.shared.control().add_fit(NewFit {
             job_id: self.job.clone(),
             template,
             params,
@@ -119,19 +120,19 @@ impl Trainer for ClusterTrainer {
         // Show the new trees_total now (not at the first returned tree).
         self.shared.update(&self.job, |_| {});
         // Wait for the workers; inside a runtime, tell it this thread blocks.
-        let wait = || -> std::result::Result<Forest, String> {
+        let wait = || -> Result<Forest, Error> {
             loop {
                 match rx.recv() {
                     Ok(FitEvent::Trees(n)) => {
                         self.counters.done.fetch_add(n, Ordering::Relaxed);
                         progress.advance(n);
                     }
-                    Ok(FitEvent::Done(outcome)) => return outcome,
-                    Err(_) => return Err("the coordinator dropped the fit".into()),
+                    Ok(FitEvent::Done(outcome)) => return outcome.map_err(failed),
+                    Err(_) => return Err(fail("the coordinator dropped the fit".into())),
                 }
             }
         };
-        blocking(wait).map_err(fail)
+        blocking(wait)
     }
 
     fn evaluate(&self, forest: &Forest, req: EvalRequest<'_>) -> reelforest_pipeline::Result<Stats> {
@@ -152,8 +153,8 @@ impl Trainer for ClusterTrainer {
             warehouse: self.warehouse.clone(),
             table: req.table.sql_name.clone(),
             fingerprint: fingerprint(&self.job, &req.table.sql_name, &run_json, None),
-            feature_run_json: run_json,
-            task: req.task.as_str().to_string(),
+            feature_run: Some(reelforest_proto::feature_run_to_wire(&req.table.run)),
+            task: reelforest_proto::task_kind_to_wire(req.task),
             forest: forest.to_bytes(),
             first_block: 0,
             num_blocks: 0,
@@ -161,7 +162,7 @@ impl Trainer for ClusterTrainer {
             table_rows: req.data.len() as u64,
         };
         let (tx, rx) = std::sync::mpsc::channel();
-        self.shared.sched().add_eval(NewEval {
+        self.shared.control().add_eval(NewEval {
             job_id: self.job.clone(),
             template,
             task: req.task,
@@ -169,6 +170,9 @@ impl Trainer for ClusterTrainer {
             events: tx,
         });
         self.shared.work.notify_waiters();
-        blocking(|| rx.recv().unwrap_or_else(|_| Err("the coordinator dropped the evaluation".into()))).map_err(fail)
+        match blocking(|| rx.recv()) {
+            Ok(outcome) => outcome.map_err(|f| fail(error_chain(&f))),
+            Err(_) => Err(fail("the coordinator dropped the evaluation".into())),
+        }
     }
 }
