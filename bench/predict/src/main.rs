@@ -27,7 +27,14 @@ fn main() {
     let model = reelforest_proto::decode_model(&bytes).unwrap_or_else(|e| die(&format!("{}: {e}", args[1])));
     let raw = std::fs::read(&args[2]).unwrap_or_else(|e| die(&format!("{}: {e}", args[2])));
     if raw.len() != rows * (cols + 2) * 8 {
-        die(&format!("{}: {} bytes, expected {} ({} rows x ({} + 2) columns)", args[2], raw.len(), rows * (cols + 2) * 8, rows, cols));
+        die(&format!(
+            "{}: {} bytes, expected {} ({} rows x ({} + 2) columns)",
+            args[2],
+            raw.len(),
+            rows * (cols + 2) * 8,
+            rows,
+            cols
+        ));
     }
     if model.feature_names.len() != cols {
         die(&format!("the model has {} features, the matrix {cols}", model.feature_names.len()));

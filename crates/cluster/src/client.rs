@@ -20,7 +20,9 @@ pub type Workers = WorkerServiceClient<InterceptedService<Channel, TokenAdd>>;
 
 /// Opens a channel to `url` (`http://host:port`, or `https://` with TLS).
 pub async fn channel(url: &str, tls: &ClientTls) -> Result<Channel> {
-    let connect_err = |step: &'static str| move |source: tonic::transport::Error| Error::Connect { url: url.to_string(), step, source };
+    let connect_err = |step: &'static str| {
+        move |source: tonic::transport::Error| Error::Connect { url: url.to_string(), step, source }
+    };
     let mut ep = Endpoint::from_shared(url.to_string())
         .map_err(connect_err("invalid URL; expected http://HOST:PORT"))?
         .connect_timeout(Duration::from_secs(5))

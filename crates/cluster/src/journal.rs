@@ -107,7 +107,8 @@ impl JobRecord {
 /// Writes (replaces) a record.
 pub async fn write(wh: &Warehouse, rec: &JobRecord) -> Result<()> {
     let path = format!("{JOURNAL_DIR}/{}.json", rec.job_id);
-    let bytes = serde_json::to_vec_pretty(rec).map_err(|source| Error::Journal { path: path.clone(), source: source.into() })?;
+    let bytes = serde_json::to_vec_pretty(rec)
+        .map_err(|source| Error::Journal { path: path.clone(), source: source.into() })?;
     wh.put(&path, bytes).await?;
     Ok(())
 }

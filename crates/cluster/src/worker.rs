@@ -426,7 +426,8 @@ async fn run_fit(
 
 /// Loads a feature table with the embedded run's own query (same rows, same order).
 async fn load_table(warehouse: &str, table: &str, run: &FeatureRun) -> std::result::Result<Dataset, TaskError> {
-    let wh = Warehouse::open(warehouse).map_err(|source| TaskError::Warehouse { url: warehouse.to_string(), source })?;
+    let wh =
+        Warehouse::open(warehouse).map_err(|source| TaskError::Warehouse { url: warehouse.to_string(), source })?;
     let ctx = SessionContext::new();
     wh.register_all(&ctx).await.map_err(TaskError::Register)?;
     Dataset::load(&ctx, table, run).await.map_err(TaskError::Load)

@@ -32,8 +32,8 @@ pub mod train;
 pub mod tuning;
 
 pub use error::{Error, Result};
+pub use estimator::Estimator;
 pub use report::Report;
 pub use run::{RunOptions, run_job, run_job_with};
-pub use estimator::Estimator;
 pub use spec::{JobSpec, SpecError};
 pub use train::{EvalRequest, FitRequest, LocalTrainer, Stats, TableRef, Trainer};

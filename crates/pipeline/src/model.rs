@@ -213,8 +213,8 @@ fn valid_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::TaskReport;
     use crate::estimator::Estimator;
+    use crate::report::TaskReport;
     use crate::train::Metrics;
     use reelforest_features::{FeatureSpec, GenreColumn};
     use reelforest_tree::{BinnedMatrix, ForestParams, TrainingSet};

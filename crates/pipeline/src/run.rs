@@ -3,8 +3,8 @@
 //! audit → model + report.
 
 use crate::dataset::Dataset;
-use crate::report::{AuditEntry, GridResult, Report, TaskReport};
 use crate::estimator::Estimator;
+use crate::report::{AuditEntry, GridResult, Report, TaskReport};
 use crate::spec::{JobSpec, SpecError, TaskKind, TuningMethod};
 use crate::train::{self, EvalRequest, FitRequest, LocalTrainer, TableRef, Trainer};
 use crate::{Error, Result, model, tuning};
@@ -174,9 +174,11 @@ pub async fn run_job_with(
             let forest = fit_step(trainer, req, progress, &format!("audit {}", task.as_str()))?;
             let leaky_metrics =
                 trainer.evaluate(&forest, EvalRequest { data: &ltest, table: &leaky_test, task: *task })?.metrics();
-            let honest_metrics = tasks.iter().find(|r| r.task == *task).map(|r| r.test.clone()).ok_or_else(|| {
-                Error::Internal("audit task without honest model")
-            })?;
+            let honest_metrics = tasks
+                .iter()
+                .find(|r| r.task == *task)
+                .map(|r| r.test.clone())
+                .ok_or_else(|| Error::Internal("audit task without honest model"))?;
             audit.push(AuditEntry { task: *task, honest: honest_metrics, leaky: leaky_metrics });
         }
     }
@@ -288,8 +290,7 @@ async fn tune(
                         .map(|cfg| {
                             let ftrain = &ftrain;
                             s.spawn(move || {
-                                let binned =
-                                    bins.cached(cfg).ok_or(Error::Internal("grid point was not binned"))?;
+                                let binned = bins.cached(cfg).ok_or(Error::Internal("grid point was not binned"))?;
                                 trainer.fit(FitRequest { binned, data: ftrain, table, cfg, task }, progress)
                             })
                         })
@@ -343,8 +344,8 @@ async fn tune(
                 folds: vals.clone(),
             });
         }
-        let (bi, _) =
-            chosen.ok_or_else(|| Error::Spec { origin: "job".into(), error: SpecError::new("tuning.grid", "empty") })?;
+        let (bi, _) = chosen
+            .ok_or_else(|| Error::Spec { origin: "job".into(), error: SpecError::new("tuning.grid", "empty") })?;
         best.push((task, points[bi].clone()));
     }
     Ok((best, results))

@@ -41,8 +41,8 @@
 use crate::estimator::{Estimator, decode};
 use crate::{Error, Result};
 use reelforest_features::FeatureSpec;
-use serde::{Deserialize, Serialize};
 use reelforest_tree::ForestParams;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -286,7 +286,10 @@ impl JobSpec {
         let file: JobFile = decode(toml::Value::Table(doc))?;
         let model = match (file.model, file.forest) {
             (Some(_), Some(_)) => {
-                return Err(SpecError::new("forest", "give the estimator in [model] only ([forest] is its older name)"));
+                return Err(SpecError::new(
+                    "forest",
+                    "give the estimator in [model] only ([forest] is its older name)",
+                ));
             }
             (Some(t), None) => Self::estimator(t, "model")?,
             (None, Some(mut t)) => {
@@ -381,8 +384,11 @@ impl TuningConfig {
                 ));
             }
             let regression = ["rmse", "mae", "r2", "mse"].contains(&m.as_str());
-            let (fits, other) =
-                if regression { (TaskKind::Regression, "classification") } else { (TaskKind::Classification, "regression") };
+            let (fits, other) = if regression {
+                (TaskKind::Regression, "classification")
+            } else {
+                (TaskKind::Classification, "regression")
+            };
             if tasks.iter().any(|task| *task != fits) {
                 return Err(SpecError::new(
                     "tuning.metric",

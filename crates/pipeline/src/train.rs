@@ -147,9 +147,7 @@ pub fn fit(
 ) -> Result<Forest> {
     let data = TrainingSet::new(binned, labels(ds, task), None, engine_task(task))?;
     match cfg {
-        Estimator::RandomForest(p) => {
-            Ok(reelforest_tree::train_with_progress(&data, p, &|_| progress.advance(1))?)
-        }
+        Estimator::RandomForest(p) => Ok(reelforest_tree::train_with_progress(&data, p, &|_| progress.advance(1))?),
     }
 }
 
@@ -331,7 +329,8 @@ mod tests {
         let pred = forest.predict(&ds.columns).unwrap();
         let sse: f64 = pred.iter().zip(&ds.rating).map(|(p, y)| (p - y) * (p - y)).sum();
         let sae: f64 = pred.iter().zip(&ds.rating).map(|(p, y)| (p - y).abs()).sum();
-        let Metrics::Regression { rows, rmse, mae, .. } = evaluate(&forest, &ds, TaskKind::Regression).unwrap().metrics()
+        let Metrics::Regression { rows, rmse, mae, .. } =
+            evaluate(&forest, &ds, TaskKind::Regression).unwrap().metrics()
         else {
             panic!("regression metrics expected");
         };

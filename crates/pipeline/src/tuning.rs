@@ -73,7 +73,10 @@ mod tests {
         assert_eq!(err.key, "tuning.grid.maxDepth");
         assert!(err.reason.contains("\"deep\""), "{err}");
         let mut grid = BTreeMap::new();
-        grid.insert("featureSubsetStrategy".to_string(), vec![toml::Value::String("sqrt".into()), toml::Value::Float(0.5)]);
+        grid.insert(
+            "featureSubsetStrategy".to_string(),
+            vec![toml::Value::String("sqrt".into()), toml::Value::Float(0.5)],
+        );
         let pts = expand_grid(&Estimator::default(), &grid).expect("strategies");
         assert_eq!(describe(&pts[1], &grid), "featureSubsetStrategy=0.5");
     }

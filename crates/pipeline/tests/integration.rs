@@ -142,17 +142,18 @@ fn defaults_follow_spark() {
 #[test]
 fn the_older_forest_table_still_reads_and_specs_round_trip() {
     let old = JobSpec::from_toml("name = \"a\"\n[forest]\nnumTrees = 7\nmaxBins = 64\n", "job.toml").expect("[forest]");
-    let new = JobSpec::from_toml(
-        "name = \"a\"\n[model]\nkind = \"random_forest\"\nnumTrees = 7\nmaxBins = 64\n",
-        "job.toml",
-    )
-    .expect("[model]");
+    let new =
+        JobSpec::from_toml("name = \"a\"\n[model]\nkind = \"random_forest\"\nnumTrees = 7\nmaxBins = 64\n", "job.toml")
+            .expect("[model]");
     assert_eq!(old, new);
-    assert_eq!(new.model, Estimator::RandomForest(ForestParams {
-        num_trees: 7,
-        max_bins: MaxBins::new(64).expect("64"),
-        ..ForestParams::default()
-    }));
+    assert_eq!(
+        new.model,
+        Estimator::RandomForest(ForestParams {
+            num_trees: 7,
+            max_bins: MaxBins::new(64).expect("64"),
+            ..ForestParams::default()
+        })
+    );
     let text = toml::to_string(&new).expect("toml");
     assert!(text.contains("[model]\nkind = \"random_forest\"\nnumTrees = 7\n"), "{text}");
     assert_eq!(JobSpec::from_toml(&text, "written").expect("reads back"), new);

@@ -38,7 +38,11 @@ pub fn feature_run_to_wire(run: &FeatureRun) -> pb::FeatureRun {
         good_label: run.good_label.clone(),
         global_mean: run.global_mean,
         global_std: run.global_std,
-        genres: run.genres.iter().map(|g| pb::GenreColumn { genre: g.genre.clone(), column: g.column.clone() }).collect(),
+        genres: run
+            .genres
+            .iter()
+            .map(|g| pb::GenreColumn { genre: g.genre.clone(), column: g.column.clone() })
+            .collect(),
         train_rows: run.train_rows,
         test_rows: run.test_rows,
         online_users: run.online_users,

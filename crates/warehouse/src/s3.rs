@@ -37,8 +37,8 @@ use std::time::Duration;
 use url::Url;
 
 mod problem;
-pub(crate) use problem::probe;
 pub use problem::S3Problem;
+pub(crate) use problem::probe;
 
 /// Region used when none is configured (object_store's and the AWS CLI's default).
 pub const DEFAULT_REGION: &str = "us-east-1";

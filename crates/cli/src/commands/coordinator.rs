@@ -4,7 +4,9 @@
 use anyhow::Context;
 use clap::Args;
 use reelforest_cluster::control::ControlConfig;
-use reelforest_cluster::coordinator::{Coordinator, CoordinatorConfig, SessionError, SessionFactory, embedded_sessions};
+use reelforest_cluster::coordinator::{
+    Coordinator, CoordinatorConfig, SessionError, SessionFactory, embedded_sessions,
+};
 use reelforest_cluster::tls::ClientTls;
 use std::net::SocketAddr;
 use std::path::PathBuf;

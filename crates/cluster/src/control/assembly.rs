@@ -383,7 +383,13 @@ impl Assembly {
         Ok(out)
     }
 
-    fn check_trees(&self, fit: u64, first: u32, count: u32, trees: Vec<wire::Tree>) -> Result<Vec<Tree>, ResultProblem> {
+    fn check_trees(
+        &self,
+        fit: u64,
+        first: u32,
+        count: u32,
+        trees: Vec<wire::Tree>,
+    ) -> Result<Vec<Tree>, ResultProblem> {
         let f = self.fits.get(&fit).ok_or(ResultProblem::FitGone)?;
         if trees.len() != count as usize {
             return Err(ResultProblem::TreeCount { got: trees.len(), count, first });
@@ -394,7 +400,11 @@ impl Assembly {
             let tree = reelforest_proto::tree_from_wire(msg, &prefix)?;
             let want = first + i as u32;
             if tree.tree_index() != want {
-                return Err(ResultProblem::Index { field: format!("{prefix}.tree_index"), got: tree.tree_index(), want });
+                return Err(ResultProblem::Index {
+                    field: format!("{prefix}.tree_index"),
+                    got: tree.tree_index(),
+                    want,
+                });
             }
             if tree.num_classes() != f.task.num_classes() {
                 return Err(ResultProblem::Classes {
@@ -438,8 +448,7 @@ impl Assembly {
             && let Some(f) = self.fits.remove(&fit_id)
         {
             let trees: Vec<Tree> = f.trees.into_values().collect();
-            let outcome =
-                Forest::from_trees(f.task, &f.params, f.num_features, trees).map_err(WorkFailure::Assemble);
+            let outcome = Forest::from_trees(f.task, &f.params, f.num_features, trees).map_err(WorkFailure::Assemble);
             let _ = f.events.send(FitEvent::Done(outcome));
         }
     }

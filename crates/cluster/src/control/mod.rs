@@ -31,8 +31,8 @@ pub use registry::WorkerView;
 
 use assembly::Assembly;
 use leases::{Leases, Requeue};
-use registry::Registry;
 use reelforest_proto::wire;
+use registry::Registry;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 

@@ -95,7 +95,11 @@ impl Registry {
 
     /// Workers without a heartbeat for longer than `timeout`.
     pub(crate) fn silent(&self, now: Instant, timeout: Duration) -> Vec<String> {
-        self.workers.iter().filter(|(_, w)| now.duration_since(w.last_seen) > timeout).map(|(id, _)| id.clone()).collect()
+        self.workers
+            .iter()
+            .filter(|(_, w)| now.duration_since(w.last_seen) > timeout)
+            .map(|(id, _)| id.clone())
+            .collect()
     }
 
     /// Drops a worker; returns the leases it held.

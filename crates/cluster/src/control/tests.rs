@@ -126,7 +126,10 @@ fn only_the_holder_completes_and_bad_results_are_retried() {
     assert!(matches!(&err, Refusal::UnknownWorker(w) if w == "nobody"), "{err}");
     // Wrong indices: refused, task back in the queue.
     let err = st.s.complete(&a, &l.lease_id, trees(1, 2, &p), vec![]).unwrap_err();
-    assert_eq!(error_chain(&err), format!("rejected result for lease {}: trees[0].tree_index: 1 (expected 0)", l.lease_id));
+    assert_eq!(
+        error_chain(&err),
+        format!("rejected result for lease {}: trees[0].tree_index: 1 (expected 0)", l.lease_id)
+    );
     assert_eq!(st.s.queued(), 1);
     // The old lease is gone.
     assert!(matches!(st.s.complete(&a, &l.lease_id, trees(0, 2, &p), vec![]), Err(Refusal::NotHolder { .. })));
@@ -142,7 +145,10 @@ fn only_the_holder_completes_and_bad_results_are_retried() {
         "{err}"
     );
     let outcome = error_chain(&st.drain().1.unwrap().unwrap_err());
-    assert!(outcome.starts_with(&format!("trees 0..2 failed 2 times: worker {b} returned a bad result: trees[1]")), "{outcome}");
+    assert!(
+        outcome.starts_with(&format!("trees 0..2 failed 2 times: worker {b} returned a bad result: trees[1]")),
+        "{outcome}"
+    );
     assert_eq!(st.s.queued(), 0);
 }
 

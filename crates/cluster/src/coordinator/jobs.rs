@@ -7,10 +7,10 @@
 //! Ballista): `Queued → Preprocess → Train → Evaluate → Publish → Succeeded | Failed |
 //! Cancelled`. Every state change is written to the journal.
 
+use super::trainer::{ClusterTrainer, JobCounters};
 use super::{SessionError, Shared, now_ms};
 use crate::control::CancelReason;
 use crate::journal::{self, JobRecord, JobState};
-use super::trainer::{ClusterTrainer, JobCounters};
 use reelforest_core::{Progress, Stage};
 use reelforest_pipeline::{JobSpec, RunOptions};
 use reelforest_proto::wire;
