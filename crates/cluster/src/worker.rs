@@ -410,7 +410,7 @@ async fn run_fit(
             TaskKind::Classification => &loaded.good,
             TaskKind::Regression => &loaded.rating,
         };
-        let data = TrainingSet::new(&loaded.binned, labels, None, train::engine_task(task))?;
+        let data = TrainingSet::new(&loaded.binned, labels, None, reelforest_tree::Task::from(task))?;
         pool.install(|| {
             (first..first + count)
                 .into_par_iter()

@@ -290,7 +290,7 @@ mod tests {
                 TaskKind::Classification => x0.iter().map(|v| f64::from(u8::from(*v >= 2.0))).collect(),
             };
             let binned = BinnedMatrix::from_columns(&cols, p.max_bins, p.seed).expect("bins");
-            let data = TrainingSet::new(&binned, &y, None, crate::train::engine_task(task)).expect("data");
+            let data = TrainingSet::new(&binned, &y, None, reelforest_tree::Task::from(task)).expect("data");
             let forest = reelforest_tree::train(&data, p).expect("train");
             forests.push((task, forest, binned.mapper().clone()));
             tasks.push(report(task, &spec.model));

@@ -9,14 +9,6 @@ use crate::spec::TaskKind;
 use reelforest_core::Progress;
 use reelforest_tree::{BinnedMatrix, ClassificationStats, Forest, MaxBins, RegressionStats, Task, TrainingSet};
 
-/// The tree engine's task of a job task (classification is binary: good or not).
-pub fn engine_task(task: TaskKind) -> Task {
-    match task {
-        TaskKind::Regression => Task::Regression,
-        TaskKind::Classification => Task::Classification { num_classes: 2 },
-    }
-}
-
 /// The label column of a task.
 pub fn labels(ds: &Dataset, task: TaskKind) -> &[f64] {
     match task {
@@ -145,7 +137,7 @@ pub fn fit(
     task: TaskKind,
     progress: &dyn Progress,
 ) -> Result<Forest> {
-    let data = TrainingSet::new(binned, labels(ds, task), None, engine_task(task))?;
+    let data = TrainingSet::new(binned, labels(ds, task), None, Task::from(task))?;
     match cfg {
         Estimator::RandomForest(p) => Ok(reelforest_tree::train_with_progress(&data, p, &|_| progress.advance(1))?),
     }

@@ -330,10 +330,7 @@ fn model_from_pb(m: pb::Model) -> Result<ModelArtifact> {
             t.params.ok_or_else(|| Error::missing(path(&at, "params")))?,
             &path(&at, "params"),
         )?;
-        let engine_task = match task {
-            TaskKind::Regression => Task::Regression,
-            TaskKind::Classification => Task::Classification { num_classes: 2 },
-        };
+        let engine_task = Task::from(task);
         params.validate_for(engine_task).map_err(|e| Error::tree(path(&at, "params"), e))?;
         let bins = convert::bins_from_pb(t.bins.ok_or_else(|| Error::missing(path(&at, "bins")))?, &path(&at, "bins"))?;
         if bins.num_features() != nf {

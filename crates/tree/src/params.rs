@@ -42,6 +42,17 @@ pub enum Task {
     },
 }
 
+/// A job's task as the engine learns it: the rating (regression) or good / not good (binary
+/// classification). The one place a job task becomes an engine task.
+impl From<reelforest_core::TaskKind> for Task {
+    fn from(kind: reelforest_core::TaskKind) -> Self {
+        match kind {
+            reelforest_core::TaskKind::Regression => Task::Regression,
+            reelforest_core::TaskKind::Classification => Task::Classification { num_classes: 2 },
+        }
+    }
+}
+
 impl Task {
     /// Number of classes (0 for regression).
     pub fn num_classes(self) -> u32 {

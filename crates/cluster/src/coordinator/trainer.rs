@@ -112,7 +112,7 @@ impl Trainer for ClusterTrainer {
             job_id: self.job.clone(),
             template,
             params,
-            task: train::engine_task(req.task),
+            task: reelforest_tree::Task::from(req.task),
             num_features: req.data.columns.len(),
             events: tx,
         });

@@ -234,7 +234,7 @@ fn task_detail(model: &Model, t: &TaskModel) -> TaskDetail {
         params: t.params.clone(),
         impurity: t
             .params
-            .impurity_for(reelforest_pipeline::train::engine_task(t.task))
+            .impurity_for(reelforest_tree::Task::from(t.task))
             .map_or_else(|e| e.to_string(), |i| i.name().to_string()),
         test: MetricsOut::from(&t.metrics.test),
         train: MetricsOut::from(&t.metrics.train),
