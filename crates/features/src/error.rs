@@ -63,6 +63,13 @@ pub enum Error {
         #[source]
         source: datafusion::error::DataFusionError,
     },
+    /// A collaborative-filtering fit failed (the `cf` step).
+    #[error("feature step cf: collaborative filtering failed")]
+    Cf {
+        /// The learner's error.
+        #[source]
+        source: reelforest_cf::Error,
+    },
     /// `features.json` could not be written or read.
     #[error("feature run file {path} is unreadable")]
     Json {

@@ -8,8 +8,9 @@
 //! reads them through a DataFusion [`SessionContext`] **supplied by the caller** (local now, a
 //! Ballista remote context in the cluster) and writes every step back to the
 //! [`Warehouse`] under the run's namespace (`features/<run>/<table>/`, SQL name
-//! `<run>.<table>`). Nothing is held in memory between steps and nothing but a few scalars is
-//! collected to the driver, so every step runs wherever the context runs.
+//! `<run>.<table>`). The SQL steps run wherever the context runs and only a few scalars of them
+//! are collected to the driver; the `cf` step ([`cf`]) collects the split's ratings and fits
+//! its collaborative-filtering models in this process.
 //!
 //! ## Entry points
 //! - [`build_features`]: split the ratings ([`SplitSpec`]), then [`build_features_from_split`].
@@ -28,6 +29,7 @@
 //! | `genres` | `genres` | genre vocabulary, numbered in name order |
 //! | `movie_static`, `user_static` | same names | rating-free per-movie / per-user columns |
 //! | `user_oof`, `movie_oof`, `director_oof`, `occupation_oof`, `user_genre_oof` | `oof_stats` + `keyed_*` | per key and fold: sums, count, shrunk mean, shrunk spread |
+//! | `cf` | — (Rust, [`cf`]) | per (user, movie): out-of-fold CF predictions `cf_baseline`, `cf_als`, `cf_mf`, `cf_knn`, `cf_knn_neighbors` |
 //! | `train`, `test` | `assemble` + `final` | keys, labels, features, ordered by (user_id, movie_id) |
 //! | `online_users`, `online_movies`, `online_user_genre` | same names | full-training lookups for serving |
 //!
@@ -44,7 +46,8 @@
 //!
 //! ## Feature columns (all `DOUBLE`)
 //! [`run::BASE_FEATURES`] in order, then one 0/1 `genre_<name>` column per genre
-//! ([`run::genre_column_name`]), then the columns of the spec's
+//! ([`run::genre_column_name`]), then the CF columns ([`CfModels::columns`], out-of-fold like
+//! the aggregates), then the columns of the spec's
 //! [`extra_feature_tables`](FeatureSpec::extra_feature_tables), the seam where model-derived
 //! (out-of-fold) collaborative features join in. Labels: `rating` and `good`.
 //!
@@ -62,6 +65,7 @@
 //! partitions.
 #![deny(missing_docs)]
 
+pub mod cf;
 mod error;
 pub mod online;
 mod pipeline;
@@ -70,6 +74,7 @@ mod spec;
 mod sql;
 pub mod udf;
 
+pub use cf::{CfKind, CfModels, CfSpec};
 pub use error::{Error, Result};
 pub use run::{FeatureRun, GenreColumn};
 pub use spec::{FeatureSpec, Protocol, SplitSpec};

@@ -25,11 +25,14 @@
 //!
 //! [`FeatureRow::cold_user`] / [`FeatureRow::cold_movie`] flag a user or movie without training
 //! ratings (unknown ids included): their statistics are the priors. What the lookup needs
-//! besides the tables is the run's [`ServingFeatures`] (stored in every model file). Feature
-//! columns the online tables cannot provide (the spec's `extra_feature_tables`, model-derived
-//! features; see [`unservable_feature`]) make [`OnlineFeatures::load`] fail rather than build
-//! rows from made-up values. The tests below rebuild every test row of a run.
+//! besides the tables is the run's [`ServingFeatures`] (stored in every model file), which
+//! also carries the run's CF models fitted on every training row: the `cf_*` columns come from
+//! [`CfModels::values`], the computation that wrote the test rows' values in `<run>.cf`.
+//! Feature columns neither can provide (the spec's `extra_feature_tables`; see
+//! [`unservable_feature`]) make [`OnlineFeatures::load`] fail rather than build rows from
+//! made-up values. The tests below rebuild every test row of a run, CF columns included.
 
+use crate::cf::CfModels;
 use crate::error::{Error, Result};
 use crate::run::{FeatureRun, GenreColumn};
 use crate::spec::Protocol;
@@ -61,6 +64,8 @@ pub struct ServingFeatures {
     pub genres: Vec<GenreColumn>,
     /// `honest` or `leaky`.
     pub protocol: String,
+    /// The run's CF models fitted on every training row (the `cf_*` columns), if it has any.
+    pub cf: Option<std::sync::Arc<CfModels>>,
 }
 
 impl From<&FeatureRun> for ServingFeatures {
@@ -77,6 +82,7 @@ impl From<&FeatureRun> for ServingFeatures {
                 Protocol::Leaky => "leaky",
             }
             .to_string(),
+            cf: run.cf_models.clone(),
         }
     }
 }
@@ -144,6 +150,8 @@ enum Source {
     UserTagCount,
     /// Genre flag `i` of [`ServingFeatures::genres`].
     Genre(usize),
+    /// CF column `i` of [`CfModels::columns`].
+    Cf(usize),
 }
 
 impl Source {
@@ -166,7 +174,13 @@ impl Source {
             "director_count" => Source::DirectorCount,
             "movie_tag_count" => Source::MovieTagCount,
             "user_tag_count" => Source::UserTagCount,
-            other => return serving.genres.iter().position(|g| g.column == other).map(Source::Genre),
+            other => {
+                if let Some(g) = serving.genres.iter().position(|g| g.column == other) {
+                    return Some(Source::Genre(g));
+                }
+                let cf = serving.cf.as_ref()?.columns();
+                return cf.iter().position(|c| *c == other).map(Source::Cf);
+            }
         })
     }
 }
@@ -343,6 +357,12 @@ impl OnlineFeatures {
         let affinity = if aff_n + m > 0.0 { (aff_s + m * u.avg) / (aff_n + m) - u.avg } else { 0.0 };
         let t = timestamp.map_or_else(now_seconds, |t| t as f64);
         let movie_age = t / SECONDS_PER_YEAR + 1970.0 - mv.release_year;
+        let mut cf = Vec::new();
+        if let Some(models) = s.cf.as_deref()
+            && self.sources.iter().any(|src| matches!(src, Source::Cf(_)))
+        {
+            models.values(user_id, movie_id, &mut cf);
+        }
         let values = self
             .sources
             .iter()
@@ -365,6 +385,7 @@ impl OnlineFeatures {
                 Source::MovieTagCount => mv.tag_count,
                 Source::UserTagCount => u.tag_count,
                 Source::Genre(i) => mv.genres.get(*i).copied().unwrap_or(0.0),
+                Source::Cf(i) => cf.get(*i).copied().unwrap_or(f64::NAN),
             })
             .collect();
         FeatureRow {

@@ -3,8 +3,10 @@
 //! Every step goes through [`Session::materialise`]: plan the SQL on the caller's context,
 //! write the result with [`Warehouse::write_dataframe`] (executed by the context itself, local
 //! or Ballista) and register the written table back as `<run>.<step>` for the next steps.
-//! Only three small results are ever collected to the driver: the global statistics (one row),
-//! the genre vocabulary and the names of the predefined splits.
+//! Three small results are collected to the driver (the global statistics, one row; the genre
+//! vocabulary; the names of the predefined splits), and one large one: the split's ratings with
+//! their folds, which the `cf` step fits its collaborative-filtering models on in this process
+//! ([`crate::cf`]).
 
 use crate::error::{Error, Result};
 use crate::run::{BASE_FEATURES, FeatureRun, GOOD_LABEL, GenreColumn, KEY_COLUMNS, LABEL, genre_columns};
@@ -21,7 +23,7 @@ use reelforest_warehouse::{TableManifest, Warehouse};
 use std::time::Instant;
 
 /// Steps of [`features`], for progress totals.
-pub(crate) const FEATURE_STEPS: u64 = 15;
+pub(crate) const FEATURE_STEPS: u64 = 16;
 
 /// The caller's context, prepared for the pipeline, plus where results go.
 pub(crate) struct Session<'a> {
@@ -104,6 +106,21 @@ impl<'a> Session<'a> {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "feature step written"
         );
+        self.progress.advance(1);
+        Ok(manifest)
+    }
+
+    /// Writes `batch`, computed in this process, as table `<run>.<step>` and registers it.
+    pub(crate) async fn store(&self, step: &str, batch: &RecordBatch, description: &str) -> Result<TableManifest> {
+        let wh = |source| Error::Warehouse { step: step.to_string(), source };
+        let mut writer = self.warehouse.writer(self.run, step, batch.schema()).await.map_err(wh)?;
+        writer.write(batch).await.map_err(wh)?;
+        let manifest = writer.finish(description).await.map_err(wh)?;
+        if let Some(schema) = self.ctx.catalog("datafusion").and_then(|c| c.schema(self.run)) {
+            schema.deregister_table(step).map_err(|source| Error::Query { step: step.to_string(), source })?;
+        }
+        self.warehouse.register(&self.ctx, &manifest, &self.qualified(step)).await.map_err(wh)?;
+        tracing::info!(run = self.run, step, rows = manifest.row_count, "feature step written");
         self.progress.advance(1);
         Ok(manifest)
     }
@@ -232,8 +249,19 @@ pub(crate) async fn features(s: &Session<'_>, split: &str, spec: &FeatureSpec) -
         s.materialise(step, sql, &description).await?;
     }
 
-    // 4. The train and test tables.
-    let (extra_columns, extra_joins, extra_names) = extra_tables(s, spec, &genres).await?;
+    // 4. Out-of-fold collaborative-filtering predictions (`<run>.cf`), joined like an extra table.
+    let mut extra = spec.extra_feature_tables.clone();
+    let cf_models = if spec.cf.kinds().is_empty() {
+        s.progress.advance(1);
+        None
+    } else {
+        let models = cf_step(s, &rows, spec, &protocol).await?;
+        extra.insert(0, s.qualified(crate::cf::CF_TABLE));
+        Some(std::sync::Arc::new(models))
+    };
+
+    // 5. The train and test tables.
+    let (extra_columns, extra_joins, extra_names) = extra_tables(s, &extra, &genres).await?;
     let mut counts = [0u64; 2];
     for (i, (step, test_part)) in [("train", false), ("test", true)].into_iter().enumerate() {
         let mut p = Params::new()
@@ -260,7 +288,7 @@ pub(crate) async fn features(s: &Session<'_>, split: &str, spec: &FeatureSpec) -
         counts[i] = s.materialise(step, sql, &description).await?.row_count;
     }
 
-    // 5. Serving lookups (full-training values).
+    // 6. Serving lookups (full-training values).
     let tables = |mut p: Params| -> Result<Params> {
         for t in
             ["user_oof", "movie_oof", "director_oof", "occupation_oof", "user_genre_oof", "movie_static", "user_static"]
@@ -287,7 +315,7 @@ pub(crate) async fn features(s: &Session<'_>, split: &str, spec: &FeatureSpec) -
     )
     .await?;
 
-    // 6. The run's description.
+    // 7. The run's description.
     let mut feature_columns: Vec<String> = BASE_FEATURES.iter().map(|c| c.to_string()).collect();
     feature_columns.extend(genres.iter().map(|g| g.column.clone()));
     feature_columns.extend(extra_names);
@@ -306,11 +334,32 @@ pub(crate) async fn features(s: &Session<'_>, split: &str, spec: &FeatureSpec) -
         test_rows: counts[1],
         online_users,
         online_movies,
+        cf_models,
     };
     run.save(s.warehouse).await?;
     s.progress.advance(1);
     tracing::info!(run = s.run, train = run.train_rows, test = run.test_rows, mu = run.global_mean, "feature run done");
     Ok(run)
+}
+
+/// Fits the CF models of every fold in this process and writes `<run>.cf` (see [`crate::cf`]).
+/// Returns the serving models.
+async fn cf_step(s: &Session<'_>, rows: &str, spec: &FeatureSpec, protocol: &str) -> Result<crate::cf::CfModels> {
+    let started = Instant::now();
+    let sql = format!("SELECT user_id, movie_id, rating, fold, stat_fold FROM ({rows}) r ORDER BY user_id, movie_id");
+    let mut folded = crate::cf::FoldedRows::default();
+    for batch in s.collect("cf rows", &sql).await? {
+        folded.push(&batch)?;
+    }
+    let cf = spec.cf.clone();
+    let out = tokio::task::spawn_blocking(move || crate::cf::out_of_fold(&folded, &cf)).await.map_err(|e| {
+        Error::Query { step: "cf".into(), source: datafusion::error::DataFusionError::External(Box::new(e)) }
+    })??;
+    tracing::info!(run = s.run, elapsed_ms = started.elapsed().as_millis() as u64, "cf models fitted");
+    let kinds: Vec<String> = spec.cf.kinds().iter().map(|k| format!("{k:?}").to_lowercase()).collect();
+    let description = format!("out-of-fold collaborative-filtering predictions ({}), {protocol}", kinds.join(", "));
+    s.store(crate::cf::CF_TABLE, &out.batch, &description).await?;
+    Ok(out.models)
 }
 
 /// `, coalesce(<alias>."genre_x", 0.0) AS "genre_x"` for every genre.
@@ -373,7 +422,7 @@ async fn genre_list(s: &Session<'_>) -> Result<Vec<GenreColumn>> {
 /// Column list, join clauses and feature names of the spec's extra feature tables.
 async fn extra_tables(
     s: &Session<'_>,
-    spec: &FeatureSpec,
+    tables: &[String],
     genres: &[GenreColumn],
 ) -> Result<(String, String, Vec<String>)> {
     let mut taken: Vec<String> = KEY_COLUMNS.iter().chain(BASE_FEATURES.iter()).map(|c| c.to_string()).collect();
@@ -381,7 +430,7 @@ async fn extra_tables(
     taken.push(GOOD_LABEL.into());
     taken.extend(genres.iter().map(|g| g.column.clone()));
     let (mut columns, mut joins, mut names) = (String::new(), String::new(), Vec::new());
-    for (i, table) in spec.extra_feature_tables.iter().enumerate() {
+    for (i, table) in tables.iter().enumerate() {
         let df = s
             .ctx
             .table(table.as_str())

@@ -81,6 +81,12 @@ pub struct FeatureRun {
     pub online_users: u64,
     /// Rows of `online_movies`.
     pub online_movies: u64,
+    /// The CF models fitted on every training row, when the run built CF features: what a
+    /// model file stores to compute the `cf_*` columns at serving time. Kept in memory by the
+    /// run that built them (not in `features.json`; a run read back from the warehouse has
+    /// none).
+    #[serde(skip)]
+    pub cf_models: Option<std::sync::Arc<crate::cf::CfModels>>,
 }
 
 impl FeatureRun {

@@ -1,5 +1,6 @@
 //! What a feature run computes: [`FeatureSpec`], [`SplitSpec`], [`Protocol`].
 
+use crate::cf::CfSpec;
 use crate::error::{Error, Result};
 use crate::sql;
 use serde::{Deserialize, Serialize};
@@ -75,6 +76,8 @@ pub struct FeatureSpec {
     /// value comes from a model fitted without that row's fold, a test row's from a model
     /// fitted on all training rows.
     pub extra_feature_tables: Vec<String>,
+    /// Out-of-fold collaborative-filtering features (`cf_*` columns; see [`crate::cf`]).
+    pub cf: CfSpec,
 }
 
 impl Default for FeatureSpec {
@@ -88,6 +91,7 @@ impl Default for FeatureSpec {
             prior_strength: 10.0,
             target_partitions: None,
             extra_feature_tables: Vec::new(),
+            cf: CfSpec::default(),
         }
     }
 }
@@ -137,7 +141,7 @@ impl FeatureSpec {
         for t in &self.extra_feature_tables {
             sql::quote_table(t)?;
         }
-        Ok(())
+        self.cf.validate()
     }
 
     /// The seed of the fold assignment, derived from [`seed`](Self::seed) so that folds are

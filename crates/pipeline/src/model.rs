@@ -235,6 +235,7 @@ mod tests {
             test_rows: 0,
             online_users: 0,
             online_movies: 0,
+            cf_models: None,
         }
     }
 

@@ -30,6 +30,10 @@ pub struct Report {
     pub grid: Vec<GridResult>,
     /// Honest vs leaky test metrics.
     pub audit: Vec<AuditEntry>,
+    /// The collaborative-filtering models alone on the same test rows (their `cf_*` columns
+    /// as predictions): the bias baseline, ALS, ... beside the forest.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cf_alone: Vec<CfAlone>,
     /// Seconds per stage.
     pub timings: Vec<(String, f64)>,
     /// Peak resident memory (MiB) during each stage, memory held from earlier stages included
@@ -86,6 +90,79 @@ pub struct GridResult {
     pub mean: f64,
     /// Per-fold values.
     pub folds: Vec<f64>,
+}
+
+/// One CF model scored on its own: its test-row predictions (the `cf_*` column, fitted on
+/// every training row) against the labels.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CfAlone {
+    /// The feature column (`cf_baseline`, `cf_als`, `cf_mf`, `cf_knn`).
+    pub model: String,
+    /// Test rows with a prediction (ALS has none for a user or movie without training
+    /// ratings: Spark's `coldStartStrategy = drop`).
+    pub rows: u64,
+    /// Test rows without one.
+    pub dropped: u64,
+    /// Regression metrics of the prediction.
+    pub test: Metrics,
+    /// ROC AUC of the prediction as a score for `good`.
+    pub roc_auc: f64,
+}
+
+impl CfAlone {
+    /// Scores every `cf_*` prediction column of `ds` (the honest test table).
+    pub fn score_all(ds: &crate::dataset::Dataset) -> Vec<CfAlone> {
+        const PREDICTIONS: [&str; 4] = ["cf_baseline", "cf_als", "cf_mf", "cf_knn"];
+        ds.feature_names
+            .iter()
+            .zip(&ds.columns)
+            .filter(|(name, _)| PREDICTIONS.contains(&name.as_str()))
+            .map(|(name, col)| {
+                let kept: Vec<usize> = (0..ds.len()).filter(|&r| !col[r].is_nan()).collect();
+                let labels: Vec<f64> = kept.iter().map(|&r| ds.rating[r]).collect();
+                let predictions: Vec<f64> = kept.iter().map(|&r| col[r]).collect();
+                let s = reelforest_tree::metrics::RegressionStats::from_slices(&labels, &predictions);
+                let good: Vec<bool> = kept.iter().map(|&r| ds.good[r] == 1.0).collect();
+                CfAlone {
+                    model: name.clone(),
+                    rows: kept.len() as u64,
+                    dropped: (ds.len() - kept.len()) as u64,
+                    test: s.metrics(),
+                    roc_auc: roc_auc(&predictions, &good),
+                }
+            })
+            .collect()
+    }
+}
+
+/// Exact ROC AUC of `score` for `positive` (Mann-Whitney, ties counted half); NaN when one
+/// class is absent.
+pub fn roc_auc(score: &[f64], positive: &[bool]) -> f64 {
+    let mut order: Vec<usize> = (0..score.len()).collect();
+    order.sort_by(|&a, &b| score[a].total_cmp(&score[b]));
+    let (mut rank_sum, mut n_pos) = (0.0f64, 0u64);
+    let mut k = 0;
+    while k < order.len() {
+        let mut end = k;
+        while end + 1 < order.len() && score[order[end + 1]] == score[order[k]] {
+            end += 1;
+        }
+        // Ranks k+1 ..= end+1 share their mean.
+        let mean_rank = (k + end) as f64 / 2.0 + 1.0;
+        for &r in &order[k..=end] {
+            if positive[r] {
+                rank_sum += mean_rank;
+                n_pos += 1;
+            }
+        }
+        k = end + 1;
+    }
+    let n_neg = score.len() as u64 - n_pos;
+    if n_pos == 0 || n_neg == 0 {
+        return f64::NAN;
+    }
+    let (p, n) = (n_pos as f64, n_neg as f64);
+    (rank_sum - p * (p + 1.0) / 2.0) / (p * n)
 }
 
 /// The leakage audit of one task.
@@ -149,6 +226,16 @@ impl Report {
                 a.honest.summary(),
                 "",
                 a.leaky.summary()
+            );
+        }
+        for c in &self.cf_alone {
+            let _ = writeln!(
+                s,
+                "  {:<14} test  {}   AUC {:.4} (alone{})",
+                c.model,
+                c.test.summary(),
+                c.roc_auc,
+                if c.dropped > 0 { format!("; {} cold rows dropped", c.dropped) } else { String::new() }
             );
         }
         let stages: Vec<String> = self.timings.iter().map(|(k, v)| format!("{k} {v:.1}s")).collect();

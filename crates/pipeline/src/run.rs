@@ -4,7 +4,7 @@
 
 use crate::dataset::Dataset;
 use crate::estimator::Estimator;
-use crate::report::{AuditEntry, GridResult, Report, TaskReport};
+use crate::report::{AuditEntry, CfAlone, GridResult, Report, TaskReport};
 use crate::spec::{JobSpec, SpecError, TaskKind, TuningMethod};
 use crate::train::{self, EvalRequest, FitRequest, LocalTrainer, TableRef, Trainer};
 use crate::{Error, Result, model, tuning};
@@ -127,6 +127,7 @@ pub async fn run_job_with(
     }
     progress.stage(Stage::Evaluate);
     let honest_test = TableRef { sql_name: "honest.test".into(), run: honest.clone() };
+    let cf_alone = CfAlone::score_all(&test_ds);
     for (task, cfg, forest, fit_seconds, fit_cpu_seconds) in fitted {
         let binned = bins.get(cfg)?;
         let test = trainer.evaluate(&forest, EvalRequest { data: &test_ds, table: &honest_test, task })?.metrics();
@@ -199,6 +200,7 @@ pub async fn run_job_with(
         tasks,
         grid: grid_results,
         audit,
+        cf_alone,
         timings,
         stage_peak_rss_mib: peaks.into_peaks(),
         total_seconds: started.elapsed().as_secs_f64(),

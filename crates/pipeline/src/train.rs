@@ -200,14 +200,7 @@ impl Stats {
     /// Final metrics.
     pub fn metrics(&self) -> Metrics {
         match self {
-            Stats::Regression(s) => Metrics::Regression {
-                rows: s.count,
-                rmse: s.rmse(),
-                mse: s.mse(),
-                mae: s.mae(),
-                r2: s.r2(),
-                explained_variance: s.explained_variance(),
-            },
+            Stats::Regression(s) => s.metrics(),
             Stats::Classification(s) => Metrics::Classification {
                 rows: s.weight() as u64,
                 accuracy: s.accuracy(),

@@ -208,6 +208,7 @@ fn serving_from_pb(s: Option<pb::ServingFeatures>, schema: &HashSet<&str>) -> Re
         good_threshold: s.good_threshold,
         genres: s.genres.into_iter().map(|g| GenreColumn { genre: g.genre, column: g.column }).collect(),
         protocol: s.protocol,
+        cf: None,
     })
 }
 
@@ -404,6 +405,7 @@ mod tests {
                 good_threshold: 4.0,
                 genres: vec![],
                 protocol: "honest".into(),
+                cf: None,
             },
             job_spec_toml: String::new(),
             tasks: vec![TaskModel {

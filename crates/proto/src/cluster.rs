@@ -110,6 +110,7 @@ pub fn feature_run_from_wire(msg: pb::FeatureRun, prefix: &str) -> Result<Featur
         test_rows: msg.test_rows,
         online_users: msg.online_users,
         online_movies: msg.online_movies,
+        cf_models: None,
     })
 }
 
@@ -136,6 +137,7 @@ fn spec_from_wire(msg: pb::FeatureSpec, prefix: &str) -> Result<FeatureSpec> {
         prior_strength: msg.prior_strength,
         target_partitions: (msg.target_partitions > 0).then_some(msg.target_partitions as usize),
         extra_feature_tables: msg.extra_feature_tables,
+        cf: reelforest_features::CfSpec::default(),
     };
     // The spec's own check names the bad field relative to the spec.
     spec.validate().map_err(|e| Error::field(prefix, e.to_string()))?;
@@ -169,6 +171,7 @@ mod tests {
             test_rows: 20,
             online_users: 7,
             online_movies: 9,
+            cf_models: None,
         }
     }
 

@@ -78,6 +78,7 @@ fn artifact() -> ModelArtifact {
             good_threshold: 4.0,
             genres: vec![GenreColumn { genre: "Drama".into(), column: "genre_drama".into() }],
             protocol: "honest".into(),
+            cf: None,
         },
         job_spec_toml: "name = \"demo\"\n".into(),
         tasks: vec![task_model(TaskKind::Regression), task_model(TaskKind::Classification)],

@@ -49,6 +49,18 @@ pub struct RegressionStats {
 }
 
 impl RegressionStats {
+    /// The final regression metrics of these sums.
+    pub fn metrics(&self) -> Metrics {
+        Metrics::Regression {
+            rows: self.count,
+            rmse: self.rmse(),
+            mse: self.mse(),
+            mae: self.mae(),
+            r2: self.r2(),
+            explained_variance: self.explained_variance(),
+        }
+    }
+
     /// Empty statistics.
     pub fn new() -> Self {
         Self::default()
