@@ -14,6 +14,8 @@ use crate::ratings::{Csr, Ratings};
 /// A fitted bias baseline.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BaselineModel {
+    /// The parameters it was fitted with.
+    pub params: BaselineParams,
     /// The mean training rating.
     pub mean: f64,
     /// User ids, ascending.
@@ -51,6 +53,7 @@ impl BaselineModel {
             user_bias = pass(&ratings.by_user, &item_bias, mu, params.reg_user);
         }
         Ok(BaselineModel {
+            params: params.clone(),
             mean: mu,
             user_ids: ratings.user_ids().to_vec(),
             user_bias,

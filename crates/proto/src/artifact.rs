@@ -173,6 +173,7 @@ fn serving_to_pb(s: &ServingFeatures) -> pb::ServingFeatures {
         good_threshold: s.good_threshold,
         genres: s.genres.iter().map(|g| pb::GenreColumn { genre: g.genre.clone(), column: g.column.clone() }).collect(),
         protocol: s.protocol.clone(),
+        cf: s.cf.as_deref().map(crate::cf::cf_to_pb),
     }
 }
 
@@ -208,7 +209,7 @@ fn serving_from_pb(s: Option<pb::ServingFeatures>, schema: &HashSet<&str>) -> Re
         good_threshold: s.good_threshold,
         genres: s.genres.into_iter().map(|g| GenreColumn { genre: g.genre, column: g.column }).collect(),
         protocol: s.protocol,
-        cf: None,
+        cf: s.cf.map(|m| crate::cf::cf_from_pb(m, "serving.cf").map(std::sync::Arc::new)).transpose()?,
     })
 }
 

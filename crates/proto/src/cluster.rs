@@ -73,6 +73,7 @@ fn spec_to_wire(spec: &FeatureSpec) -> pb::FeatureSpec {
         prior_strength: spec.prior_strength,
         target_partitions: spec.target_partitions.map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)),
         extra_feature_tables: spec.extra_feature_tables.clone(),
+        cf_json: serde_json::to_string(&spec.cf).unwrap_or_default(),
     }
 }
 
@@ -137,7 +138,11 @@ fn spec_from_wire(msg: pb::FeatureSpec, prefix: &str) -> Result<FeatureSpec> {
         prior_strength: msg.prior_strength,
         target_partitions: (msg.target_partitions > 0).then_some(msg.target_partitions as usize),
         extra_feature_tables: msg.extra_feature_tables,
-        cf: reelforest_features::CfSpec::default(),
+        cf: {
+            let mut de = serde_json::Deserializer::from_str(&msg.cf_json);
+            serde_path_to_error::deserialize(&mut de)
+                .map_err(|e| Error::field(path(prefix, "cf_json"), e.to_string()))?
+        },
     };
     // The spec's own check names the bad field relative to the spec.
     spec.validate().map_err(|e| Error::field(prefix, e.to_string()))?;
@@ -158,6 +163,10 @@ mod tests {
                 protocol: Protocol::Leaky,
                 target_partitions: Some(3),
                 extra_feature_tables: vec!["mf.preds".into()],
+                cf: reelforest_features::CfSpec {
+                    models: vec![reelforest_features::CfKind::Als],
+                    ..reelforest_features::CfSpec::default()
+                },
                 ..FeatureSpec::default()
             },
             split_table: "cv0.split".into(),

@@ -26,6 +26,7 @@
 #![deny(missing_docs)]
 
 pub mod artifact;
+mod cf;
 pub mod cluster;
 mod convert;
 mod error;
