@@ -35,7 +35,7 @@ for f in "${folds[@]}"; do
   sed -e "s/name = \"u1\"/name = \"$f\"/" -e 's/^leaky = true/leaky = false/' \
       -e "s|^source = .*|source = \"$datasets/ml-100k\"|" "$repo/examples/jobs/ml-100k-u1.toml" >"$tmp/$f.toml"
   echo "running $f ..." >&2
-  REELFOREST_WAREHOUSE= "$bin" run "$tmp/$f.toml" --out "$tmp/out-$f" --quiet >"$tmp/$f.log" 2>&1 \
+  env -u REELFOREST_WAREHOUSE "$bin" run "$tmp/$f.toml" --out "$tmp/out-$f" --quiet >"$tmp/$f.log" 2>&1 \
     || { cat "$tmp/$f.log" >&2; exit 1; }
 done
 python3 - "$tmp" "${folds[@]}" <<'PY'
