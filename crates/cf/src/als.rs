@@ -8,9 +8,9 @@
 //! random start depends on the blocks; here a factor starts from a unit Gaussian vector drawn
 //! from `(seed, side, id)`, so the same user starts the same in every fold.
 //!
-//! - **Explicit** (`implicitPrefs` false): `min sum (r_ui - p_u . q_i)^2 + regParam (n_u |p_u|^2
-//!   + n_i |q_i|^2)`: each row solves `(sum q q^T + regParam n_u I) p_u = sum r q` (ALS-WR, the
-//!   scaling Spark applies).
+//! - **Explicit** (`implicitPrefs` false): minimises
+//!   `sum (r_ui - p_u . q_i)^2 + regParam (n_u |p_u|^2 + n_i |q_i|^2)`: each row solves
+//!   `(sum q q^T + regParam n_u I) p_u = sum r q` (ALS-WR, the scaling Spark applies).
 //! - **Implicit** (`implicitPrefs` true): Hu, Koren and Volinsky's confidence-weighted model as
 //!   Spark builds it: `(Y^T Y + sum alpha |r| q q^T + regParam n+ I) p_u = sum_{r > 0} (1 + alpha
 //!   r) q`, where `n+` counts the positive ratings.

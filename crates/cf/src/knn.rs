@@ -76,9 +76,9 @@ impl KnnModel {
         let mut user_residuals = vec![0f32; by_user.vals.len()];
         for u in 0..n_users {
             let (a, b) = (by_user.ptr[u], by_user.ptr[u + 1]);
-            for k in a..b {
-                let i = by_user.cols[k] as usize;
-                user_residuals[k] = (f64::from(by_user.vals[k]) - baseline.predict_index(u, i)) as f32;
+            let row = by_user.cols[a..b].iter().zip(&by_user.vals[a..b]);
+            for (e, (&i, &r)) in user_residuals[a..b].iter_mut().zip(row) {
+                *e = (f64::from(r) - baseline.predict_index(u, i as usize)) as f32;
             }
         }
         let lists: Vec<Vec<(u32, f32)>> = (0..n_items)
@@ -162,13 +162,12 @@ fn neighbours(
         let u = u as usize;
         let x = f64::from(r) - baseline.predict_index(u, i);
         let (a, b) = (ratings.by_user.ptr[u], ratings.by_user.ptr[u + 1]);
-        for k in a..b {
-            let j = ratings.by_user.cols[k];
-            if j as usize == i {
+        for (&j, &y) in ratings.by_user.cols[a..b].iter().zip(&user_residuals[a..b]) {
+            let j = j as usize;
+            if j == i {
                 continue;
             }
-            let y = f64::from(user_residuals[k]);
-            let j = j as usize;
+            let y = f64::from(y);
             if s.n[j] == 0 {
                 s.touched.push(j as u32);
             }

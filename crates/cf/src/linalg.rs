@@ -57,7 +57,8 @@ impl NormalEquation {
             for k in 0..j {
                 d -= l[j * n + k] * l[j * n + k];
             }
-            if !(d > 1e-12 * (1.0 + l[j * n + j].abs())) {
+            // Not positive (or NaN): not positive definite.
+            if d.is_nan() || d <= 1e-12 * (1.0 + l[j * n + j].abs()) {
                 return false;
             }
             let d = d.sqrt();
@@ -94,7 +95,7 @@ impl NormalEquation {
     pub(crate) fn solve_nonnegative(&self, x: &mut [f64]) -> bool {
         let n = self.n;
         let a = |r: usize, c: usize| if c <= r { self.ata[r * n + c] } else { self.ata[c * n + r] };
-        if (0..n).any(|r| !(a(r, r) > 0.0)) {
+        if (0..n).any(|r| a(r, r).is_nan() || a(r, r) <= 0.0) {
             return false;
         }
         x.fill(0.0);

@@ -4,8 +4,11 @@
 use reelforest_cf::{AlsModel, AlsParams, BaselineModel, BaselineParams, KnnModel, KnnParams, Ratings};
 use std::path::PathBuf;
 
-/// `(user, item, rating)` columns of an ml-100k file (`user \t item \t rating \t time`).
-fn read_100k(name: &str) -> (Vec<i64>, Vec<i64>, Vec<f64>) {
+/// `(user, item, rating)` columns.
+type Columns = (Vec<i64>, Vec<i64>, Vec<f64>);
+
+/// The columns of an ml-100k file (`user \t item \t rating \t time`).
+fn read_100k(name: &str) -> Columns {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets/ml-100k").join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!("{}: {e} (the tests need ../shared/datasets beside the repository)", path.display())
@@ -20,12 +23,12 @@ fn read_100k(name: &str) -> (Vec<i64>, Vec<i64>, Vec<f64>) {
     (u, i, r)
 }
 
-fn u1() -> (Ratings, (Vec<i64>, Vec<i64>, Vec<f64>)) {
+fn u1() -> (Ratings, Columns) {
     let (u, i, r) = read_100k("u1.base");
     (Ratings::new(&u, &i, &r).expect("ratings"), read_100k("u1.test"))
 }
 
-fn rmse(test: &(Vec<i64>, Vec<i64>, Vec<f64>), predict: impl Fn(i64, i64) -> f64) -> f64 {
+fn rmse(test: &Columns, predict: impl Fn(i64, i64) -> f64) -> f64 {
     let (u, i, r) = test;
     let se: f64 = (0..u.len()).map(|k| (predict(u[k], i[k]).clamp(1.0, 5.0) - r[k]).powi(2)).sum();
     (se / u.len() as f64).sqrt()
