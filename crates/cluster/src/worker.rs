@@ -1,7 +1,8 @@
 //! `reelforest worker`: registers with the coordinator, sends heartbeats from a thread of its
 //! own (so a long tree build never makes it look dead), polls for leases, and builds the leased
 //! trees with the same engine call the embedded run makes ([`reelforest_tree::grow_tree`]) on a
-//! rayon pool.
+//! rayon pool; they go back as one tree set of the tree codec
+//! ([`reelforest_tree::codec::encode_trees`]), the byte format of every forest.
 //!
 //! Like a Spark executor with one task slot per core, a worker holds up to `threads` leases at
 //! once: each slot polls, runs its task on the shared pool and reports, so the pool never idles
@@ -28,8 +29,9 @@ use reelforest_pipeline::dataset::Dataset;
 use reelforest_pipeline::spec::TaskKind;
 use reelforest_pipeline::train;
 use reelforest_proto::wire;
+use reelforest_tree::codec::encode_trees;
 use reelforest_tree::histogram::LocalReducer;
-use reelforest_tree::{BinnedMatrix, ForestParams, TrainingSet, grow_tree};
+use reelforest_tree::{BinnedMatrix, ForestParams, TrainingSet, Tree, grow_tree};
 use reelforest_warehouse::Warehouse;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -69,7 +71,8 @@ struct Held {
 
 /// What a finished task sends back.
 enum Done {
-    Trees(Vec<wire::Tree>),
+    /// How many trees, and their tree set bytes (`reelforest_tree::codec::encode_trees`).
+    Trees(usize, Vec<u8>),
     Stats(Vec<wire::EvalStats>),
 }
 
@@ -276,11 +279,11 @@ async fn serve_leases(
         let result = run_task(lease, pool, cache, cfg).await;
         match result {
             Ok(done) => {
-                let (trees, stats) = match done {
-                    Done::Trees(t) => (t, Vec::new()),
-                    Done::Stats(s) => (Vec::new(), s),
+                let (n, trees, stats) = match done {
+                    Done::Trees(n, t) => (n, t, Vec::new()),
+                    Done::Stats(s) => (0, Vec::new(), s),
                 };
-                let (n, blocks) = (trees.len(), stats.len());
+                let blocks = stats.len();
                 match client
                     .complete_task(wire::CompleteTaskRequest {
                         worker_id: id.to_string(),
@@ -322,7 +325,7 @@ async fn run_task(
     cfg: &WorkerConfig,
 ) -> std::result::Result<Done, TaskError> {
     match (lease.fit, lease.eval) {
-        (Some(fit), None) => run_fit(fit, pool, cache, cfg).await.map(Done::Trees),
+        (Some(fit), None) => run_fit(fit, pool, cache, cfg).await.map(|t| Done::Trees(t.len(), encode_trees(&t))),
         (None, Some(eval)) => run_eval(eval, pool, cache, cfg).await.map(Done::Stats),
         (None, None) => Err(TaskError::NoTask),
         (Some(_), Some(_)) => Err(TaskError::TwoTasks),
@@ -386,7 +389,7 @@ async fn run_fit(
     pool: &Arc<rayon::ThreadPool>,
     cache: &tokio::sync::Mutex<Caches>,
     cfg: &WorkerConfig,
-) -> std::result::Result<Vec<wire::Tree>, TaskError> {
+) -> std::result::Result<Vec<Tree>, TaskError> {
     let params_msg = fit.params.clone().ok_or(TaskError::Missing("forest parameters"))?;
     let params: ForestParams = reelforest_proto::params_from_wire(params_msg, "params")?;
     let task = reelforest_proto::task_kind_from_wire(fit.task, "fit.task")?;
@@ -421,7 +424,7 @@ async fn run_fit(
     .await
     .map_err(|e| TaskError::Thread("tree", e))?
     .map_err(TaskError::Build)?;
-    Ok(built.iter().map(reelforest_proto::tree_to_wire).collect())
+    Ok(built)
 }
 
 /// Loads a feature table with the embedded run's own query (same rows, same order).

@@ -399,7 +399,7 @@ mod tests {
         wh.put("models/demo/2/model.pb", newer).await.expect("put");
         assert_eq!(
             load_err(&wh, "demo", Some(2)).await,
-            "model file models/demo/2/model.pb: unsupported model format version 9 (this build reads version 2)"
+            "model file models/demo/2/model.pb: unsupported model format version 9 (this build reads version 3)"
         );
 
         // Version 1's file copied into version 2.

@@ -5,7 +5,9 @@
 //! run, the job spec (TOML text), and per task the parameters, bin edges, forest and metrics.
 //! Those parts are their owners' types ([`ServingFeatures`] and [`GenreColumn`] of
 //! `reelforest-features`, [`Metrics`] and the forest types of `reelforest-tree`); this module
-//! converts them to and from their messages.
+//! converts them to and from their messages, except the forest, which is stored as the bytes
+//! of `reelforest-tree`'s codec ([`Forest::to_bytes`], whose SHA-256 is the report's
+//! `forest_sha256`) and checked against its parameters on load.
 //! [`encode_model`] writes the envelope (magic, [`FORMAT_VERSION`], SHA-256 of the payload,
 //! payload); [`decode_model`] checks them in that order, then checks every field of the
 //! payload, so that a truncated, bit-flipped, foreign or inconsistent file is an [`Error`]
@@ -26,7 +28,7 @@ use std::collections::HashSet;
 pub const MAGIC: u64 = 0x4c44_4f4d_4652_4c52;
 
 /// The `Model` layout version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// A trained model: what `model.pb` holds.
 #[derive(Debug, Clone, PartialEq)]
@@ -149,7 +151,7 @@ fn model_to_pb(m: &ModelArtifact) -> pb::Model {
                 } as i32,
                 params: Some(convert::params_to_pb(&t.params)),
                 bins: Some(convert::bins_to_pb(&t.bins)),
-                forest: Some(convert::forest_to_pb(&t.forest)),
+                forest: t.forest.to_bytes(),
                 metrics: Some(pb::TaskMetrics {
                     test: Some(metrics_to_pb(&t.metrics.test)),
                     train: Some(metrics_to_pb(&t.metrics.train)),
@@ -341,14 +343,7 @@ fn model_from_pb(m: pb::Model) -> Result<ModelArtifact> {
                 format!("{} features, the schema has {nf}", bins.num_features()),
             ));
         }
-        let forest_msg = t.forest.ok_or_else(|| Error::missing(path(&at, "forest")))?;
-        if forest_msg.num_features as usize != nf {
-            return Err(Error::field(
-                path(&at, "forest.num_features"),
-                format!("{}, the schema has {nf} features", forest_msg.num_features),
-            ));
-        }
-        let forest = convert::forest_from_pb(forest_msg, engine_task, &params, &path(&at, "forest"))?;
+        let forest = convert::forest_from_codec(&t.forest, engine_task, &params, nf, &path(&at, "forest"))?;
         let mt = t.metrics.ok_or_else(|| Error::missing(path(&at, "metrics")))?;
         if mt.feature_importances.len() != nf {
             return Err(Error::field(
@@ -440,13 +435,32 @@ mod tests {
         decode_model(&file(&m)).expect_err("damaged payload accepted").to_string()
     }
 
-    fn tree0(m: &mut pb::Model) -> &mut pb::Tree {
-        &mut m.tasks[0].forest.as_mut().expect("forest").trees[0]
+    /// The damaged payload's error with its sources, as `error_chain` prints it.
+    fn damaged_chain(f: impl FnOnce(&mut pb::Model)) -> String {
+        let mut m = payload();
+        f(&mut m);
+        let e = decode_model(&file(&m)).expect_err("damaged payload accepted");
+        let mut text = e.to_string();
+        let mut cur = std::error::Error::source(&e);
+        while let Some(c) = cur {
+            text = format!("{text}: {c}");
+            cur = c.source();
+        }
+        text
     }
 
-    fn first_split(t: &mut pb::Tree) -> &mut pb::Split {
-        t.nodes.iter_mut().find_map(|n| n.split.as_mut()).expect("a split")
+    /// Overwrites bytes of the first task's forest at `at`.
+    fn patch_forest(at: usize, v: &[u8]) -> impl FnOnce(&mut pb::Model) {
+        let v = v.to_vec();
+        move |m: &mut pb::Model| m.tasks[0].forest[at..at + v.len()].copy_from_slice(&v)
     }
+
+    /// Offsets in the payload's forest (regression, no thresholds; see `TaskModel.forest` in
+    /// model.proto): the header is 39 bytes, then numTrees and tree 0's index and node count.
+    const NUM_FEATURES: usize = 8 + 4 + 1 + 4;
+    const SEED: usize = NUM_FEATURES + 4;
+    const TREE0_INDEX: usize = 39 + 4;
+    const TREE0_ROOT_PREDICTION: usize = TREE0_INDEX + 8 + 3 * 8;
 
     #[test]
     fn valid_payload_decodes() {
@@ -454,49 +468,52 @@ mod tests {
     }
 
     #[test]
-    fn child_out_of_range_is_named() {
-        let mut m = payload();
-        let n = tree0(&mut m).nodes.len();
-        first_split(tree0(&mut m)).left = 999;
-        let e = decode_model(&file(&m)).expect_err("bad child").to_string();
-        assert_eq!(e, format!("tasks[0].forest.trees[0].nodes[0].split.left: 999 out of range (tree has {n} nodes)"));
+    fn corrupt_forest_is_named() {
+        assert_eq!(damaged(|m| m.tasks[0].forest.clear()), "tasks[0].forest: missing");
+        assert_eq!(
+            damaged_chain(|m| m.tasks[0].forest.truncate(20)),
+            "tasks[0].forest is invalid: corrupt forest encoding: truncated while reading numFeatures at byte 17"
+        );
+        assert_eq!(
+            damaged_chain(|m| m.tasks[0].forest = b"not a forest".to_vec()),
+            "tasks[0].forest is invalid: corrupt forest encoding: not a reelforest forest (bad magic)"
+        );
+        assert_eq!(
+            damaged_chain(|m| m.tasks[0].forest.push(0)),
+            "tasks[0].forest is invalid: corrupt forest encoding: 1 trailing bytes"
+        );
+        assert_eq!(
+            damaged_chain(patch_forest(TREE0_ROOT_PREDICTION, &f64::INFINITY.to_le_bytes())),
+            "tasks[0].forest is invalid: corrupt forest encoding: tree 0 node 0: prediction inf is not finite"
+        );
+        assert_eq!(
+            damaged_chain(patch_forest(TREE0_INDEX, &1u32.to_le_bytes())),
+            "tasks[0].forest is invalid: tree index 1 appears more than once"
+        );
     }
 
     #[test]
-    fn tree_damage_is_named() {
+    fn forest_disagreeing_with_the_task_is_named() {
         assert_eq!(
-            damaged(|m| first_split(tree0(m)).feature = 7),
-            "tasks[0].forest.trees[0].nodes[0].split.feature: 7 out of range (the forest has 2 features)"
+            damaged(patch_forest(NUM_FEATURES, &3u32.to_le_bytes())),
+            "tasks[0].forest: 3 features, the schema has 2"
         );
+        let seed = ForestParams::default().seed;
         assert_eq!(
-            damaged(|m| first_split(tree0(m)).threshold = f64::NAN),
-            "tasks[0].forest.trees[0].nodes[0].split.threshold: NaN"
+            damaged(patch_forest(SEED, &(seed + 1).to_le_bytes())),
+            format!("tasks[0].forest: seed {}, the parameters say seed = {seed}", seed + 1)
         );
+        let json = r#"{"numTrees": 4, "maxDepth": 4}"#.to_string();
         assert_eq!(
-            damaged(|m| first_split(tree0(m)).right = 0),
-            "tasks[0].forest.trees[0].nodes[0].split.right: 0 does not come after its parent 0"
+            damaged(move |m| m.tasks[0].params.as_mut().expect("params").json = json),
+            "tasks[0].forest: 3 trees, the parameters say numTrees = 4"
         );
-        assert_eq!(
-            damaged(|m| tree0(m).nodes[0].prediction = f64::INFINITY),
-            "tasks[0].forest.trees[0].nodes[0].prediction: inf is not finite"
-        );
-        assert_eq!(
-            damaged(|m| tree0(m).nodes[1].class_weights = vec![1.0, 2.0]),
-            "tasks[0].forest.trees[0].nodes[1].class_weights: 2 values, the tree has 0 classes"
-        );
-        assert_eq!(
-            damaged(|m| tree0(m).nodes.clear()),
-            "tasks[0].forest.trees[0].nodes: empty (a tree has at least a root)"
-        );
-        assert_eq!(damaged(|m| tree0(m).tree_index = 1), "tasks[0].forest is invalid");
+        let classifier = |m: &mut pb::Model| m.tasks[0].task = pb::TaskKind::Classification as i32;
+        assert_eq!(damaged(classifier), "tasks[0].forest: 0 classes, the task has 2");
     }
 
     #[test]
     fn envelope_and_payload_fields_are_named() {
-        assert_eq!(
-            damaged(|m| m.tasks[0].forest.as_mut().expect("forest").num_features = 3),
-            "tasks[0].forest.num_features: 3, the schema has 2 features"
-        );
         assert_eq!(damaged(|m| m.tasks[0].params = None), "tasks[0].params: missing");
         assert_eq!(damaged(|m| m.tasks[0].task = 9), "tasks[0].task: unknown value 9");
         let set_json = |json: &str| {
@@ -525,10 +542,10 @@ mod tests {
         );
         // Sources stay attached.
         let mut m = payload();
-        tree0(&mut m).tree_index = 1;
-        let e = decode_model(&file(&m)).expect_err("duplicate tree index");
+        m.tasks[0].forest.truncate(20);
+        let e = decode_model(&file(&m)).expect_err("truncated forest");
         let src = std::error::Error::source(&e).map(ToString::to_string);
-        assert_eq!(src.as_deref(), Some("tree index 1 appears more than once"));
+        assert_eq!(src.as_deref(), Some("corrupt forest encoding: truncated while reading numFeatures at byte 17"));
     }
 
     #[test]

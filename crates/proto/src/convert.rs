@@ -1,121 +1,15 @@
 //! Checked conversions between prost messages and the tree engine's types. Incoming messages
 //! are checked field by field before the engine sees them, and every error names the field
-//! by its path from the message being decoded.
+//! by its path from the message being decoded. Forests are not messages: they are the bytes of
+//! reelforest-tree's codec, decoded and checked against their parameters here.
 
 use crate::error::{Error, Result};
 use crate::pb;
-use reelforest_tree::{BinEdges, BinMapper, Forest, ForestParams, MaxBins, Node, Split, Task, Tree};
+use reelforest_tree::{BinEdges, BinMapper, Forest, ForestParams, MaxBins, Task};
 
 /// `prefix.rest`, or `rest` at the top level.
 pub(crate) fn path(prefix: &str, rest: &str) -> String {
     if prefix.is_empty() { rest.to_string() } else { format!("{prefix}.{rest}") }
-}
-
-pub(crate) fn tree_to_pb(tree: &Tree) -> pb::Tree {
-    pb::Tree {
-        tree_index: tree.tree_index(),
-        num_classes: tree.num_classes(),
-        nodes: tree
-            .nodes()
-            .iter()
-            .map(|n| pb::Node {
-                split: n.split.as_ref().map(|s| pb::Split {
-                    feature: s.feature,
-                    threshold: s.threshold,
-                    bin: u32::from(s.bin),
-                    missing_left: s.missing_left,
-                    gain: s.gain,
-                    left: s.left,
-                    right: s.right,
-                }),
-                impurity: n.impurity,
-                count: n.count,
-                weight: n.weight,
-                prediction: n.prediction,
-                class_weights: n.class_weights.clone(),
-            })
-            .collect(),
-    }
-}
-
-/// Checks and converts a tree; `prefix` is the tree's path (`tasks[0].forest.trees[3]`).
-pub(crate) fn tree_from_pb(msg: pb::Tree, prefix: &str) -> Result<Tree> {
-    let n_nodes = msg.nodes.len();
-    if n_nodes == 0 {
-        return Err(Error::field(path(prefix, "nodes"), "empty (a tree has at least a root)"));
-    }
-    let k = msg.num_classes as usize;
-    if k == 1 {
-        return Err(Error::field(path(prefix, "num_classes"), "1 (0 for regression, >= 2 for classification)"));
-    }
-    let mut nodes = Vec::with_capacity(n_nodes);
-    for (i, n) in msg.nodes.into_iter().enumerate() {
-        let at = |f: &str| path(prefix, &format!("nodes[{i}].{f}"));
-        for (name, v) in
-            [("prediction", n.prediction), ("count", n.count), ("weight", n.weight), ("impurity", n.impurity)]
-        {
-            if !v.is_finite() {
-                return Err(Error::field(at(name), format!("{v} is not finite")));
-            }
-        }
-        if n.class_weights.len() != k {
-            return Err(Error::field(
-                at("class_weights"),
-                format!("{} values, the tree has {k} classes", n.class_weights.len()),
-            ));
-        }
-        if let Some(c) = n.class_weights.iter().find(|c| !(c.is_finite() && **c >= 0.0)) {
-            return Err(Error::field(at("class_weights"), format!("{c} is not a finite weight >= 0")));
-        }
-        let split = match n.split {
-            None => None,
-            Some(s) => {
-                for (name, c) in [("left", s.left), ("right", s.right)] {
-                    if c as usize >= n_nodes {
-                        return Err(Error::field(
-                            at(&format!("split.{name}")),
-                            format!("{c} out of range (tree has {n_nodes} nodes)"),
-                        ));
-                    }
-                    if c as usize <= i {
-                        return Err(Error::field(
-                            at(&format!("split.{name}")),
-                            format!("{c} does not come after its parent {i}"),
-                        ));
-                    }
-                }
-                if s.left == s.right {
-                    return Err(Error::field(at("split.right"), format!("{} equals split.left", s.right)));
-                }
-                if s.threshold.is_nan() {
-                    return Err(Error::field(at("split.threshold"), "NaN"));
-                }
-                if !s.gain.is_finite() {
-                    return Err(Error::field(at("split.gain"), format!("{} is not finite", s.gain)));
-                }
-                let bin = u16::try_from(s.bin)
-                    .map_err(|_| Error::field(at("split.bin"), format!("{} out of range (at most 65535)", s.bin)))?;
-                Some(Split {
-                    feature: s.feature,
-                    threshold: s.threshold,
-                    bin,
-                    missing_left: s.missing_left,
-                    gain: s.gain,
-                    left: s.left,
-                    right: s.right,
-                })
-            }
-        };
-        nodes.push(Node {
-            split,
-            impurity: n.impurity,
-            count: n.count,
-            weight: n.weight,
-            prediction: n.prediction,
-            class_weights: n.class_weights,
-        });
-    }
-    Tree::new(msg.tree_index, msg.num_classes, nodes).map_err(|e| Error::tree(path(prefix, "nodes"), e))
 }
 
 /// The `kind` of a random forest's [`pb::EstimatorParams`].
@@ -179,39 +73,48 @@ pub(crate) fn bins_from_pb(msg: pb::BinEdgesSet, prefix: &str) -> Result<BinMapp
     BinMapper::from_edges(edges, max_bins).map_err(|e| Error::tree(prefix, e))
 }
 
-pub(crate) fn forest_to_pb(f: &Forest) -> pb::Forest {
-    pb::Forest {
-        num_features: u32::try_from(f.num_features()).unwrap_or(u32::MAX),
-        trees: f.trees().iter().map(tree_to_pb).collect(),
+/// Decodes a forest from reelforest-tree's codec ([`Forest::from_bytes`], its checks included)
+/// and checks it against what it was trained with: `task`, `params`, `num_features` features.
+/// `field` is its path (`tasks[0].forest`).
+pub(crate) fn forest_from_codec(
+    bytes: &[u8],
+    task: Task,
+    params: &ForestParams,
+    num_features: usize,
+    field: &str,
+) -> Result<Forest> {
+    if bytes.is_empty() {
+        return Err(Error::missing(field));
     }
-}
-
-/// Checks and converts a forest trained with `params`; `prefix` is its path
-/// (`tasks[0].forest`).
-pub(crate) fn forest_from_pb(msg: pb::Forest, task: Task, params: &ForestParams, prefix: &str) -> Result<Forest> {
-    if u32::try_from(msg.trees.len()).ok() != Some(params.num_trees) {
-        return Err(Error::field(
-            path(prefix, "trees"),
-            format!("{} trees, the parameters say numTrees = {}", msg.trees.len(), params.num_trees),
-        ));
+    let f = Forest::from_bytes(bytes).map_err(|e| Error::tree(field, e))?;
+    let bag = f.bag_spec();
+    let nt = f.num_trees();
+    let disagreements = [
+        (f.num_features() != num_features, format!("{} features, the schema has {num_features}", f.num_features())),
+        (f.task() != task, format!("{} classes, the task has {}", f.task().num_classes(), task.num_classes())),
+        (
+            u32::try_from(nt).ok() != Some(params.num_trees),
+            format!("{nt} trees, the parameters say numTrees = {}", params.num_trees),
+        ),
+        (f.seed() != params.seed, format!("seed {}, the parameters say seed = {}", f.seed(), params.seed)),
+        (
+            bag.subsampling_rate.to_bits() != params.subsampling_rate.to_bits(),
+            format!(
+                "subsamplingRate {}, the parameters say subsamplingRate = {}",
+                bag.subsampling_rate, params.subsampling_rate
+            ),
+        ),
+        (
+            bag.bootstrap != params.bootstrap,
+            format!("bootstrap {}, the parameters say bootstrap = {}", bag.bootstrap, params.bootstrap),
+        ),
+        (
+            f.thresholds() != params.thresholds.as_deref(),
+            format!("thresholds {:?}, the parameters say thresholds = {:?}", f.thresholds(), params.thresholds),
+        ),
+    ];
+    match disagreements.into_iter().find(|(bad, _)| *bad) {
+        Some((_, reason)) => Err(Error::field(field, reason)),
+        None => Ok(f),
     }
-    let k = task.num_classes();
-    let nf = msg.num_features;
-    let mut trees = Vec::with_capacity(msg.trees.len());
-    for (i, t) in msg.trees.into_iter().enumerate() {
-        let at = path(prefix, &format!("trees[{i}]"));
-        if t.num_classes != k {
-            return Err(Error::field(format!("{at}.num_classes"), format!("{}, the forest has {k}", t.num_classes)));
-        }
-        if let Some((j, s)) =
-            t.nodes.iter().enumerate().find_map(|(j, n)| n.split.as_ref().filter(|s| s.feature >= nf).map(|s| (j, s)))
-        {
-            return Err(Error::field(
-                format!("{at}.nodes[{j}].split.feature"),
-                format!("{} out of range (the forest has {nf} features)", s.feature),
-            ));
-        }
-        trees.push(tree_from_pb(t, &at)?);
-    }
-    Forest::from_trees(task, params, nf as usize, trees).map_err(|e| Error::tree(prefix, e))
 }

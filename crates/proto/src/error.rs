@@ -4,7 +4,7 @@
 /// Result alias of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Why bytes could not be turned into a model or a tree.
+/// Why bytes could not be turned into a model or a message.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -39,7 +39,7 @@ pub enum Error {
     /// A field has an invalid value.
     #[error("{field}: {reason}")]
     Field {
-        /// Path of the field, e.g. `tasks[0].forest.trees[3].nodes[17].split.left`.
+        /// Path of the field, e.g. `tasks[1].bins.features[4].thresholds`.
         field: String,
         /// What is wrong with it.
         reason: String,

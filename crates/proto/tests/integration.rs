@@ -153,8 +153,11 @@ fn wrong_format_version_is_rejected() {
     let mut bytes = encode_model(&artifact());
     // Byte 9 is the tag of field 2 (format_version, varint), byte 10 its value.
     assert_eq!(bytes[9], 0x10);
-    bytes[10] = 1;
-    assert_eq!(err_text(&bytes), "unsupported model format version 1 (this build reads version 2)");
+    // Versions 1 and 2 (forests as `Forest` messages) are refused by their number.
+    for old in [1u8, 2] {
+        bytes[10] = old;
+        assert_eq!(err_text(&bytes), format!("unsupported model format version {old} (this build reads version 3)"));
+    }
 }
 
 #[test]
@@ -185,5 +188,5 @@ fn schema_mismatches_name_the_field() {
 
     let mut a = artifact();
     a.tasks[0].params.num_trees = 5;
-    assert_eq!(err_text(&encode_model(&a)), "tasks[0].forest.trees: 4 trees, the parameters say numTrees = 5");
+    assert_eq!(err_text(&encode_model(&a)), "tasks[0].forest: 4 trees, the parameters say numTrees = 5");
 }

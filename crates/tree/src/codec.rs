@@ -1,4 +1,7 @@
-//! The forest's byte encoding: versioned, little-endian, deterministic.
+//! The forest's byte encoding: versioned, little-endian, deterministic. It is the one byte
+//! format of trees: model files store a forest as [`Forest::to_bytes`], the cluster ships
+//! forests to score in it, and workers return the trees they grew as a tree set
+//! ([`encode_trees`] / [`decode_trees`]) whose trees have the forest's per-tree layout.
 //!
 //! ```text
 //! magic      8 bytes  "RFFOREST"
@@ -16,8 +19,19 @@
 //!                               gain f64, left u32, right u32
 //! ```
 //!
+//! A tree set (trees of one forest, e.g. the ones a cluster worker grew):
+//!
+//! ```text
+//! magic      8 bytes  "RFTREES1"
+//! version    u32      1
+//! numTrees   u32, then per tree (in the order given):
+//!   treeIndex u32, numClasses u32 (0 for regression), then numNodes u32 and the nodes as
+//!   in a forest
+//! ```
+//!
 //! Floats are written as their IEEE-754 bits, so encoding the same forest always gives the same
-//! bytes. Decoding checks lengths, tags and tree structure and never panics.
+//! bytes. Decoding checks lengths, tags, values (node statistics and gains finite, class weights
+//! finite and >= 0) and tree structure, and never panics.
 
 use crate::error::{Error, Result};
 use crate::forest::Forest;
@@ -26,6 +40,7 @@ use crate::params::Task;
 use crate::sampler::BagSpec;
 
 const MAGIC: &[u8; 8] = b"RFFOREST";
+const TREES_MAGIC: &[u8; 8] = b"RFTREES1";
 /// Current format version.
 pub const VERSION: u32 = 1;
 
@@ -46,6 +61,30 @@ impl Writer {
     }
     fn f64(&mut self, v: f64) {
         self.u64(v.to_bits());
+    }
+    /// A tree's nodes: numNodes, then each node.
+    fn nodes(&mut self, t: &Tree) {
+        self.u32(t.num_nodes() as u32);
+        for n in t.nodes() {
+            self.f64(n.impurity);
+            self.f64(n.count);
+            self.f64(n.weight);
+            self.f64(n.prediction);
+            n.class_weights.iter().for_each(|v| self.f64(*v));
+            match &n.split {
+                None => self.u8(0),
+                Some(s) => {
+                    self.u8(1);
+                    self.u32(s.feature);
+                    self.f64(s.threshold);
+                    self.u16(s.bin);
+                    self.u8(u8::from(s.missing_left));
+                    self.f64(s.gain);
+                    self.u32(s.left);
+                    self.u32(s.right);
+                }
+            }
+        }
     }
 }
 
@@ -79,27 +118,22 @@ pub(crate) fn encode(forest: &Forest) -> Vec<u8> {
     w.u32(forest.num_trees() as u32);
     for t in forest.trees() {
         w.u32(t.tree_index());
-        w.u32(t.num_nodes() as u32);
-        for n in t.nodes() {
-            w.f64(n.impurity);
-            w.f64(n.count);
-            w.f64(n.weight);
-            w.f64(n.prediction);
-            n.class_weights.iter().for_each(|v| w.f64(*v));
-            match &n.split {
-                None => w.u8(0),
-                Some(s) => {
-                    w.u8(1);
-                    w.u32(s.feature);
-                    w.f64(s.threshold);
-                    w.u16(s.bin);
-                    w.u8(u8::from(s.missing_left));
-                    w.f64(s.gain);
-                    w.u32(s.left);
-                    w.u32(s.right);
-                }
-            }
-        }
+        w.nodes(t);
+    }
+    w.0
+}
+
+/// Encodes trees of one forest (any of them, in the order given; e.g. the trees a cluster
+/// worker grew) as a tree set (layout in the [module docs](self)).
+pub fn encode_trees(trees: &[Tree]) -> Vec<u8> {
+    let mut w = Writer(Vec::with_capacity(16 + trees.iter().map(Tree::num_nodes).sum::<usize>() * 64));
+    w.0.extend_from_slice(TREES_MAGIC);
+    w.u32(VERSION);
+    w.u32(trees.len() as u32);
+    for t in trees {
+        w.u32(t.tree_index());
+        w.u32(t.num_classes());
+        w.nodes(t);
     }
     w.0
 }
@@ -153,6 +187,64 @@ impl<'a> Reader<'a> {
         }
         Ok(n)
     }
+    /// The format version, which must be [`VERSION`].
+    fn version(&mut self) -> Result<()> {
+        let version = self.u32("version")?;
+        if version != VERSION {
+            return Err(Error::UnsupportedVersion { found: version, supported: VERSION });
+        }
+        Ok(())
+    }
+    /// Succeeds at the end of the bytes.
+    fn end(&self) -> Result<()> {
+        match self.b.len() - self.pos {
+            0 => Ok(()),
+            n => Err(Error::Decode(format!("{n} trailing bytes"))),
+        }
+    }
+    /// Tree `tree_index` of `num_classes` classes: numNodes, then the nodes, checked.
+    fn tree(&mut self, tree_index: u32, num_classes: u32) -> Result<Tree> {
+        let k = num_classes as usize;
+        let num_nodes = self.count("numNodes", 33 + 8 * k)?;
+        let mut nodes = Vec::with_capacity(num_nodes);
+        for i in 0..num_nodes {
+            let bad = |what: &str, v: f64, rule: &str| {
+                Error::Decode(format!("tree {tree_index} node {i}: {what} {v} is not {rule}"))
+            };
+            let mut finite = |what: &str| {
+                let v = self.f64(what)?;
+                if v.is_finite() { Ok(v) } else { Err(bad(what, v, "finite")) }
+            };
+            let impurity = finite("impurity")?;
+            let count = finite("count")?;
+            let weight = finite("weight")?;
+            let prediction = finite("prediction")?;
+            let class_weights = (0..k).map(|_| finite("class weight")).collect::<Result<Vec<_>>>()?;
+            if let Some(c) = class_weights.iter().find(|c| **c < 0.0) {
+                return Err(bad("class weight", *c, ">= 0"));
+            }
+            let split = if self.bool("isSplit")? {
+                Some(Split {
+                    feature: self.u32("feature")?,
+                    threshold: self.f64("threshold")?,
+                    bin: self.u16("bin")?,
+                    missing_left: self.bool("missingLeft")?,
+                    gain: self.f64("gain")?,
+                    left: self.u32("left")?,
+                    right: self.u32("right")?,
+                })
+            } else {
+                None
+            };
+            if let Some(s) = &split
+                && !s.gain.is_finite()
+            {
+                return Err(bad("gain", s.gain, "finite"));
+            }
+            nodes.push(Node { split, impurity, count, weight, prediction, class_weights });
+        }
+        Tree::new(tree_index, num_classes, nodes)
+    }
 }
 
 pub(crate) fn decode(bytes: &[u8]) -> Result<Forest> {
@@ -160,10 +252,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Forest> {
     if r.take(8, "magic")? != MAGIC {
         return Err(Error::Decode("not a reelforest forest (bad magic)".into()));
     }
-    let version = r.u32("version")?;
-    if version != VERSION {
-        return Err(Error::UnsupportedVersion { found: version, supported: VERSION });
-    }
+    r.version()?;
     let tag = r.u8("task")?;
     let num_classes = r.u32("numClasses")?;
     let task = match (tag, num_classes) {
@@ -191,39 +280,110 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Forest> {
     {
         return Err(Error::Decode(format!("{} thresholds for {num_classes} classes", t.len())));
     }
-    let k = num_classes as usize;
     let num_trees = r.count("numTrees", 8)?;
     let mut trees = Vec::with_capacity(num_trees);
     for _ in 0..num_trees {
         let tree_index = r.u32("treeIndex")?;
-        let num_nodes = r.count("numNodes", 33 + 8 * k)?;
-        let mut nodes = Vec::with_capacity(num_nodes);
-        for _ in 0..num_nodes {
-            let impurity = r.f64("impurity")?;
-            let count = r.f64("count")?;
-            let weight = r.f64("weight")?;
-            let prediction = r.f64("prediction")?;
-            let class_weights = (0..k).map(|_| r.f64("class weight")).collect::<Result<Vec<_>>>()?;
-            let split = if r.bool("isSplit")? {
-                Some(Split {
-                    feature: r.u32("feature")?,
-                    threshold: r.f64("threshold")?,
-                    bin: r.u16("bin")?,
-                    missing_left: r.bool("missingLeft")?,
-                    gain: r.f64("gain")?,
-                    left: r.u32("left")?,
-                    right: r.u32("right")?,
-                })
-            } else {
-                None
-            };
-            nodes.push(Node { split, impurity, count, weight, prediction, class_weights });
-        }
-        trees.push(Tree::new(tree_index, num_classes, nodes)?);
+        trees.push(r.tree(tree_index, num_classes)?);
     }
-    if r.pos != bytes.len() {
-        return Err(Error::Decode(format!("{} trailing bytes", bytes.len() - r.pos)));
-    }
+    r.end()?;
     let bag = BagSpec { subsampling_rate, bootstrap };
     Forest::assemble(task, num_features, seed, bag, thresholds, trees)
+}
+
+/// Decodes [`encode_trees`]: every tree is checked as a forest's trees are (values and
+/// structure; a class count of 1 is refused), in the order given; whether they belong together
+/// (indices, class counts, features) is the caller's to check, or [`Forest::from_trees`]'s.
+/// Corrupt or truncated input is an error, never a panic.
+pub fn decode_trees(bytes: &[u8]) -> Result<Vec<Tree>> {
+    let mut r = Reader { b: bytes, pos: 0 };
+    if r.take(8, "magic")? != TREES_MAGIC {
+        return Err(Error::Decode("not a reelforest tree set (bad magic)".into()));
+    }
+    r.version()?;
+    let num_trees = r.count("numTrees", 12)?;
+    let mut trees = Vec::with_capacity(num_trees);
+    for _ in 0..num_trees {
+        let tree_index = r.u32("treeIndex")?;
+        let num_classes = r.u32("numClasses")?;
+        if num_classes == 1 {
+            return Err(Error::Decode(format!("tree {tree_index} has 1 class (0 for regression, >= 2 otherwise)")));
+        }
+        trees.push(r.tree(tree_index, num_classes)?);
+    }
+    r.end()?;
+    Ok(trees)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leaf(p: f64) -> Node {
+        Node { split: None, impurity: 0.0, count: 1.0, weight: 1.0, prediction: p, class_weights: vec![] }
+    }
+
+    /// A regression stump: a split on feature 1 and two leaves.
+    fn stump(index: u32) -> Tree {
+        let split = Split { feature: 1, threshold: 0.5, bin: 3, missing_left: true, gain: 0.25, left: 1, right: 2 };
+        let root = Node { split: Some(split), ..leaf(1.5) };
+        Tree::new(index, 0, vec![root, leaf(1.0), leaf(2.0)]).expect("valid tree")
+    }
+
+    /// Byte offsets in `encode_trees(&[stump(_)])`: 16 bytes of header, then treeIndex,
+    /// numClasses, numNodes and the root node.
+    const ROOT_PREDICTION: usize = 16 + 12 + 24;
+    const ROOT_GAIN: usize = ROOT_PREDICTION + 8 + 1 + 4 + 8 + 2 + 1;
+    const ROOT_LEFT: usize = ROOT_GAIN + 8;
+
+    fn err(bytes: &[u8]) -> String {
+        decode_trees(bytes).expect_err("corrupt tree set accepted").to_string()
+    }
+
+    #[test]
+    fn tree_sets_round_trip_in_order() {
+        let trees = vec![stump(7), stump(3)];
+        assert_eq!(decode_trees(&encode_trees(&trees)).expect("decodes"), trees);
+        assert_eq!(decode_trees(&encode_trees(&[])).expect("decodes"), vec![]);
+    }
+
+    #[test]
+    fn corrupt_tree_sets_are_errors() {
+        let bytes = encode_trees(&[stump(7)]);
+        for cut in 0..bytes.len() {
+            assert!(decode_trees(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        let patch = |at: usize, v: &[u8]| {
+            let mut b = bytes.clone();
+            b[at..at + v.len()].copy_from_slice(v);
+            err(&b)
+        };
+        assert_eq!(
+            patch(ROOT_LEFT, &999u32.to_le_bytes()),
+            "tree 7 is inconsistent with the forest: node 0 has child 999 out of order"
+        );
+        assert_eq!(
+            patch(ROOT_PREDICTION, &f64::INFINITY.to_le_bytes()),
+            "corrupt forest encoding: tree 7 node 0: prediction inf is not finite"
+        );
+        assert_eq!(
+            patch(ROOT_GAIN, &f64::NAN.to_le_bytes()),
+            "corrupt forest encoding: tree 7 node 0: gain NaN is not finite"
+        );
+        assert_eq!(
+            patch(20, &1u32.to_le_bytes()),
+            "corrupt forest encoding: tree 7 has 1 class (0 for regression, >= 2 otherwise)"
+        );
+        assert_eq!(patch(8, &2u32.to_le_bytes()), "unsupported forest format version 2 (this build reads version 1)");
+        let mut long = bytes.clone();
+        long.push(0);
+        assert_eq!(err(&long), "corrupt forest encoding: 1 trailing bytes");
+        assert_eq!(err(b"RFFOREST"), "corrupt forest encoding: not a reelforest tree set (bad magic)");
+        // Flipping any single byte never panics.
+        for i in 0..bytes.len() {
+            let mut b = bytes.clone();
+            b[i] ^= 0xA5;
+            let _ = decode_trees(&b);
+        }
+    }
 }

@@ -17,6 +17,9 @@
 //!   prediction on parallel blocks of rows, single rows, the path decomposition, out-of-bag
 //!   error) and byte encoding; [`grow_tree`] grows one tree, as a cluster worker does.
 //! * [`model`]: plain public [`Tree`] / [`Node`] / [`Split`] structs.
+//! * [`codec`]: the one byte format of trees: a forest ([`Forest::to_bytes`]; model files and
+//!   the cluster's evaluation tasks carry it) and a set of trees ([`codec::encode_trees`]; a
+//!   cluster worker returns the trees it grew in it).
 //! * `layout` (crate-private): the arrays a trained tree is re-laid into to predict (flat `f64`
 //!   nodes, the forest on byte ranks, complete binary trees) and their walks.
 //! * [`metrics`]: mergeable evaluation statistics and the final [`Metrics`] read off them.

@@ -1,4 +1,4 @@
-//! Trained trees: plain, public node structs (easy to map to protobuf).
+//! Trained trees: plain, public node structs (their bytes are [`crate::codec`]'s).
 //!
 //! A [`Tree`] is a vector of [`Node`]s, root first; an internal node carries a [`Split`] with the
 //! raw-value threshold (`x <= threshold` goes left, missing values follow

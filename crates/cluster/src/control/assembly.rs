@@ -13,6 +13,7 @@ use super::leases::TaskFailure;
 use reelforest_pipeline::Stats;
 use reelforest_pipeline::spec::TaskKind;
 use reelforest_proto::{BlockStats, wire};
+use reelforest_tree::codec::decode_trees;
 use reelforest_tree::{Forest, ForestParams, Task, Tree};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -82,8 +83,8 @@ pub enum ResultProblem {
     /// The evaluation the lease belonged to is gone.
     #[error("the evaluation is gone")]
     EvalGone,
-    /// Trees were returned for an evaluation task.
-    #[error("trees: {0} trees for an evaluation task")]
+    /// Trees were returned for an evaluation task (this many bytes of them).
+    #[error("trees: {0} bytes of trees for an evaluation task")]
     TreesForEval(usize),
     /// Statistics were returned for a fit task.
     #[error("stats: {0} statistics for a fit task")]
@@ -108,7 +109,10 @@ pub enum ResultProblem {
         /// First leased block.
         first: u32,
     },
-    /// A message does not decode into a well-formed tree or statistic.
+    /// The trees' bytes do not decode into a tree set of well-formed trees.
+    #[error("trees: cannot decode")]
+    Trees(#[source] Arc<reelforest_tree::Error>),
+    /// A message does not decode into a well-formed statistic.
     #[error(transparent)]
     Decode(Arc<reelforest_proto::Error>),
     /// A tree or block index is not the one expected at its position.
@@ -322,15 +326,15 @@ impl Assembly {
         Some((eval.job_id.clone(), Assignment::Eval(spec)))
     }
 
-    /// Checks a result for items `first..first + count` of `work`: every tree (statistic)
-    /// decodes and is well formed, the indices are exactly the leased range, nothing of the
-    /// other kind is attached.
+    /// Checks a result for items `first..first + count` of `work`: the trees (a tree set of the
+    /// tree codec) or every statistic decode and are well formed, the indices are exactly the
+    /// leased range, nothing of the other kind is attached.
     pub(crate) fn check(
         &self,
         work: u64,
         first: u32,
         count: u32,
-        trees: Vec<wire::Tree>,
+        trees: &[u8],
         stats: Vec<wire::EvalStats>,
     ) -> Result<Checked, ResultProblem> {
         if self.evals.contains_key(&work) {
@@ -383,21 +387,14 @@ impl Assembly {
         Ok(out)
     }
 
-    fn check_trees(
-        &self,
-        fit: u64,
-        first: u32,
-        count: u32,
-        trees: Vec<wire::Tree>,
-    ) -> Result<Vec<Tree>, ResultProblem> {
+    fn check_trees(&self, fit: u64, first: u32, count: u32, bytes: &[u8]) -> Result<Vec<Tree>, ResultProblem> {
         let f = self.fits.get(&fit).ok_or(ResultProblem::FitGone)?;
+        let trees = decode_trees(bytes).map_err(|e| ResultProblem::Trees(Arc::new(e)))?;
         if trees.len() != count as usize {
             return Err(ResultProblem::TreeCount { got: trees.len(), count, first });
         }
-        let mut out = Vec::with_capacity(trees.len());
-        for (i, msg) in trees.into_iter().enumerate() {
+        for (i, tree) in trees.iter().enumerate() {
             let prefix = format!("trees[{i}]");
-            let tree = reelforest_proto::tree_from_wire(msg, &prefix)?;
             let want = first + i as u32;
             if tree.tree_index() != want {
                 return Err(ResultProblem::Index {
@@ -418,9 +415,8 @@ impl Assembly {
             {
                 return Err(ResultProblem::Feature { tree: prefix, feature: bad.feature, features: f.num_features });
             }
-            out.push(tree);
         }
-        Ok(out)
+        Ok(trees)
     }
 
     /// Keeps a checked result of `work`; hands the forest (the merged statistics) to the waiter

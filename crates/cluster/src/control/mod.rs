@@ -253,7 +253,7 @@ impl Control {
         &mut self,
         worker: &str,
         lease: &str,
-        trees: Vec<wire::Tree>,
+        trees: &[u8],
         stats: Vec<wire::EvalStats>,
     ) -> Result<(), Refusal> {
         let tid = self.held(worker, lease)?;

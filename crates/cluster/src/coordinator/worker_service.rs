@@ -95,7 +95,7 @@ impl worker_service_server::WorkerService for WorkerSvc {
         req: Request<wire::CompleteTaskRequest>,
     ) -> std::result::Result<Response<wire::CompleteTaskResponse>, Status> {
         let r = req.into_inner();
-        let result = self.0.control().complete(&r.worker_id, &r.lease_id, r.trees, r.stats);
+        let result = self.0.control().complete(&r.worker_id, &r.lease_id, &r.trees, r.stats);
         if let Err(e) = &result {
             tracing::warn!(worker = %r.worker_id, lease = %r.lease_id, error = %error_chain(e), "completion refused");
             // A refused result may have put the task back.
