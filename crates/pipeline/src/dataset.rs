@@ -82,10 +82,10 @@ impl Dataset {
 }
 
 fn floats(a: &dyn Array, table: &str, column: &str) -> Result<Vec<f64>> {
-    let a = cast(a, &DataType::Float64).map_err(|e| Error::Column {
+    let a = cast(a, &DataType::Float64).map_err(|source| Error::Cast {
         table: table.to_string(),
         column: column.to_string(),
-        reason: e.to_string(),
+        source,
     })?;
     let a = a.as_any().downcast_ref::<Float64Array>().ok_or_else(|| Error::Column {
         table: table.to_string(),

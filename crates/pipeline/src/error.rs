@@ -61,6 +61,17 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A numeric feature table column could not be read as `DOUBLE`.
+    #[error("column {column} of {table}: cannot read it as DOUBLE")]
+    Cast {
+        /// The table.
+        table: String,
+        /// The column.
+        column: String,
+        /// Arrow's cast error.
+        #[source]
+        source: datafusion::arrow::error::ArrowError,
+    },
     /// A model file does not decode: truncated, corrupt, foreign or inconsistent. The source
     /// names the bad field.
     #[error("model file {path}")]
@@ -79,24 +90,51 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// The models directory (or a model's) could not be listed.
+    #[error("model file {path}: cannot list the directory")]
+    ModelList {
+        /// The directory, relative to the warehouse.
+        path: String,
+        /// The object store's error.
+        #[source]
+        source: object_store::Error,
+    },
+    /// The job spec could not be written as TOML into a new model file.
+    #[error("model file {path}: cannot write the job spec as TOML")]
+    SpecToml {
+        /// The model file.
+        path: String,
+        /// The TOML writer's error.
+        #[source]
+        source: toml::ser::Error,
+    },
     /// An evaluation done elsewhere (on the cluster) failed or was cancelled.
-    #[error("evaluation of {table} ({task}) failed: {reason}")]
+    #[error("evaluation of {table} ({task}) failed")]
     Evaluate {
         /// Held-out table.
         table: String,
         /// Task.
         task: String,
-        /// Why.
-        reason: String,
+        /// Why: the executor's error (for the cluster, its `WorkFailure`, whose sources name
+        /// the worker and the refused field).
+        #[source]
+        source: RemoteError,
     },
     /// A fit done elsewhere (on the cluster) failed or was cancelled.
-    #[error("fit of {table} ({task}) failed: {reason}")]
+    #[error("fit of {table} ({task}) failed")]
     Fit {
         /// Training table.
         table: String,
         /// Task.
         task: String,
-        /// Why.
-        reason: String,
+        /// Why: the executor's error, as for [`Error::Evaluate`].
+        #[source]
+        source: RemoteError,
     },
 }
+
+/// The error of a fit or an evaluation run by another executor (the cluster's coordinator and
+/// workers): whatever that executor reports, kept with its own sources. The pipeline does not
+/// know its type (the executor depends on the pipeline, not the reverse); a caller that does can
+/// downcast it.
+pub type RemoteError = Box<dyn std::error::Error + Send + Sync + 'static>;

@@ -31,7 +31,7 @@ pub mod spec;
 pub mod train;
 pub mod tuning;
 
-pub use error::{Error, Result};
+pub use error::{Error, RemoteError, Result};
 pub use estimator::Estimator;
 pub use report::Report;
 pub use run::{RunOptions, run_job, run_job_with};

@@ -3,14 +3,16 @@
 //! One protobuf file per version, in the documented format of
 //! `proto/reelforest/v1/model.proto` (encoded and checked by [`reelforest_proto`]): format
 //! version, name, version, creation time, the feature schema (names in order), per task the
-//! forest parameters, bin edges, trees and metrics (test / train / CV, OOB error,
-//! importances), the serving essentials of the feature run (run name, global mean / std,
-//! genre columns, good threshold, prior strength) and the job spec as TOML text.
+//! forest parameters, bin edges, the forest (the tree codec's bytes) and metrics (test / train
+//! / CV, OOB error, importances), the serving essentials of the feature run (run name, global
+//! mean / std, genre columns, good threshold, prior strength) and the job spec as TOML text.
 //!
 //! [`save`] writes the next version; [`load`] reads one (the newest by default) and checks
 //! magic, format version, checksum, every field, feature-schema consistency, and that the file
-//! is the model and version its path says. Every failure is an [`Error::Model`] naming the
-//! file and the cause, never a panic or a model that silently predicts something else.
+//! is the model and version its path says. Every failure is an error naming the file and the
+//! cause ([`Error::Model`]; [`Error::ModelFile`] with the decoder's error, naming the field, as
+//! its source; [`Error::ModelList`] with the store's), never a panic or a model that silently
+//! predicts something else.
 //! Versions are integers counting up from 1.
 
 use crate::report::TaskReport;
@@ -72,7 +74,7 @@ pub async fn save(
     let version = latest_version(warehouse, &spec.name).await?.map_or(1, |v| v + 1);
     let path = model_path(&spec.name, version);
     let bad = |reason: String| Error::Model { path: path.clone(), reason };
-    let job_spec_toml = toml::to_string(spec).map_err(|e| bad(format!("cannot write the job spec as TOML: {e}")))?;
+    let job_spec_toml = toml::to_string(spec).map_err(|source| Error::SpecToml { path: path.clone(), source })?;
     let mut task_models = Vec::with_capacity(forests.len());
     for (task, forest, bins) in forests {
         let report = tasks
@@ -201,7 +203,7 @@ async fn subdirs(warehouse: &Warehouse, relative: &str) -> Result<Vec<String>> {
         .store()
         .list_with_delimiter(Some(&prefix))
         .await
-        .map_err(|e| Error::Model { path: relative.to_string(), reason: format!("cannot list the directory: {e}") })?;
+        .map_err(|source| Error::ModelList { path: relative.to_string(), source })?;
     Ok(listing.common_prefixes.iter().filter_map(|p| p.filename().map(str::to_string)).collect())
 }
 

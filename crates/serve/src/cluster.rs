@@ -159,6 +159,51 @@ impl ClusterSource for PendingCoordinator {
     }
 }
 
+/// Why the coordinator or the Ballista scheduler gave no snapshot; the snapshot's message
+/// says it with its causes.
+#[derive(Debug, thiserror::Error)]
+enum Unanswered {
+    /// No connection to the coordinator.
+    #[error(transparent)]
+    Connect(reelforest_cluster::Error),
+    /// The coordinator refused a call: the gRPC status code and message.
+    #[error("{code}: {message}")]
+    Rpc {
+        /// The status code's name.
+        code: String,
+        /// The status message.
+        message: String,
+    },
+    /// The scheduler address is not `df://HOST:PORT`.
+    #[error("{0}: expected df://HOST:PORT")]
+    SchedulerAddress(String),
+    /// The scheduler's REST API did not answer (or its body did not read).
+    #[error("{url}")]
+    Http {
+        /// The URL asked.
+        url: String,
+        /// The HTTP client's error.
+        #[source]
+        error: ureq::Error,
+    },
+    /// The thread making the request failed.
+    #[error("the request's thread failed")]
+    Thread(#[source] tokio::task::JoinError),
+    /// The answer is not the JSON list `/api/executors` gives.
+    #[error("/api/executors: not the expected JSON list ({0})")]
+    NotAList(serde_json::Error),
+    /// An executor entry lacks a field.
+    #[error("/api/executors[{index}]{}: no {field}", id.as_ref().map(|id| format!(" ({id})")).unwrap_or_default())]
+    Entry {
+        /// The entry's position.
+        index: usize,
+        /// Its id, when it has one.
+        id: Option<String>,
+        /// The field: `"id" string`, `"port" number`.
+        field: &'static str,
+    },
+}
+
 /// How long one snapshot may wait for the coordinator or the scheduler.
 const SNAPSHOT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
@@ -183,22 +228,19 @@ impl CoordinatorSource {
         CoordinatorSource { url: url.into(), token, ballista }
     }
 
-    async fn coordinator(&self) -> Result<(Vec<WorkerInfo>, Vec<JobInfo>), String> {
+    async fn coordinator(&self) -> Result<(Vec<WorkerInfo>, Vec<JobInfo>), Unanswered> {
         use reelforest_proto::wire;
         let tls = reelforest_cluster::tls::ClientTls::default();
         let mut client = reelforest_cluster::client::jobs(&self.url, self.token.as_deref(), &tls)
             .await
-            .map_err(|e| reelforest_core::error_chain(&e))?;
-        let status = client
-            .cluster_status(wire::ClusterStatusRequest {})
-            .await
-            .map_err(|s| format!("{:?}: {}", s.code(), s.message()))?
-            .into_inner();
-        let jobs = client
-            .list_jobs(wire::ListJobsRequest {})
-            .await
-            .map_err(|s| format!("{:?}: {}", s.code(), s.message()))?
-            .into_inner();
+            .map_err(Unanswered::Connect)?;
+        let answered = match client.cluster_status(wire::ClusterStatusRequest {}).await {
+            Ok(status) => client.list_jobs(wire::ListJobsRequest {}).await.map(|jobs| (status, jobs)),
+            Err(s) => Err(s),
+        };
+        let (status, jobs) = answered
+            .map(|(s, j)| (s.into_inner(), j.into_inner()))
+            .map_err(|s| Unanswered::Rpc { code: format!("{:?}", s.code()), message: s.message().to_string() })?;
         let workers = status
             .workers
             .into_iter()
@@ -233,34 +275,38 @@ impl CoordinatorSource {
 }
 
 /// Ballista's executors from its scheduler's REST API (`df://HOST:PORT` → `/api/executors`).
-async fn ballista_executors(scheduler: &str) -> Result<Vec<ExecutorInfo>, String> {
+async fn ballista_executors(scheduler: &str) -> Result<Vec<ExecutorInfo>, Unanswered> {
     let hostport = scheduler
         .strip_prefix("df://")
-        .ok_or_else(|| format!("{scheduler}: expected df://HOST:PORT"))?
+        .ok_or_else(|| Unanswered::SchedulerAddress(scheduler.to_string()))?
         .trim_end_matches('/')
         .to_string();
     let url = format!("http://{hostport}/api/executors");
-    let body = tokio::task::spawn_blocking(move || -> Result<String, String> {
+    let body = tokio::task::spawn_blocking(move || -> Result<String, Unanswered> {
         let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(SNAPSHOT_TIMEOUT)).build().into();
-        let mut res = agent.get(&url).call().map_err(|e| format!("{url}: {e}"))?;
-        res.body_mut().read_to_string().map_err(|e| format!("{url}: {e}"))
+        let failed = |error| Unanswered::Http { url: url.clone(), error };
+        let mut res = agent.get(&url).call().map_err(failed)?;
+        res.body_mut().read_to_string().map_err(failed)
     })
     .await
-    .map_err(|e| e.to_string())??;
+    .map_err(Unanswered::Thread)??;
     executors_from_rest(&body, u64::try_from(crate::state::now_unix_ms()).unwrap_or(0))
 }
 
 /// Maps the body of Ballista 55's `GET /api/executors` (a list of `{id, host, port, last_seen,
 /// specification: {vcores}}`, `last_seen` the Unix time of the last heartbeat in milliseconds
 /// at one-second resolution) to [`ExecutorInfo`]s, ages measured from `now_ms`.
-fn executors_from_rest(body: &str, now_ms: u64) -> Result<Vec<ExecutorInfo>, String> {
-    let list: Vec<serde_json::Value> =
-        serde_json::from_str(body).map_err(|e| format!("/api/executors: not the expected JSON list ({e})"))?;
+fn executors_from_rest(body: &str, now_ms: u64) -> Result<Vec<ExecutorInfo>, Unanswered> {
+    let list: Vec<serde_json::Value> = serde_json::from_str(body).map_err(Unanswered::NotAList)?;
     list.iter()
         .enumerate()
-        .map(|(i, e)| {
-            let id = e["id"].as_str().ok_or_else(|| format!("/api/executors[{i}]: no \"id\" string"))?;
-            let port = e["port"].as_u64().ok_or_else(|| format!("/api/executors[{i}] ({id}): no \"port\" number"))?;
+        .map(|(index, e)| {
+            let id = e["id"].as_str().ok_or(Unanswered::Entry { index, id: None, field: "\"id\" string" })?;
+            let port = e["port"].as_u64().ok_or_else(|| Unanswered::Entry {
+                index,
+                id: Some(id.to_string()),
+                field: "\"port\" number",
+            })?;
             Ok(ExecutorInfo {
                 id: id.to_string(),
                 address: format!("{}:{port}", e["host"].as_str().unwrap_or_default()),
@@ -286,7 +332,7 @@ impl ClusterSource for CoordinatorSource {
             Ok(Err(reason)) => ClusterSnapshot::empty(
                 ClusterStatus::Unavailable,
                 Some(self.url.clone()),
-                format!("Coordinator {} did not answer: {reason}", self.url),
+                format!("Coordinator {} did not answer: {}", self.url, reelforest_core::error_chain(&reason)),
             ),
             Err(_) => ClusterSnapshot::empty(
                 ClusterStatus::Unavailable,
@@ -300,7 +346,10 @@ impl ClusterSource for CoordinatorSource {
                     snap.message.push_str(&format!(" Ballista scheduler {b}: {} executors.", e.len()));
                     snap.executors = e;
                 }
-                Err(reason) => snap.message.push_str(&format!(" Ballista scheduler {b} did not answer: {reason}.")),
+                Err(reason) => snap.message.push_str(&format!(
+                    " Ballista scheduler {b} did not answer: {}.",
+                    reelforest_core::error_chain(&reason)
+                )),
             }
         }
         snap
@@ -355,9 +404,13 @@ mod tests {
             }]
         );
         let err = executors_from_rest(r#"[{"id":"x","host":"h"}]"#, 0).expect_err("no port");
-        assert!(err.contains("/api/executors[0] (x): no \"port\""), "{err}");
+        assert_eq!(err.to_string(), "/api/executors[0] (x): no \"port\" number");
+        let err = executors_from_rest(r#"[{"host":"h"}]"#, 0).expect_err("no id");
+        assert_eq!(err.to_string(), "/api/executors[0]: no \"id\" string");
         let err = executors_from_rest("{}", 0).expect_err("not a list");
-        assert!(err.contains("not the expected JSON list"), "{err}");
+        assert!(err.to_string().contains("not the expected JSON list"), "{err}");
+        let err = futures::executor::block_on(ballista_executors("http://s:1")).expect_err("not df://");
+        assert_eq!(err.to_string(), "http://s:1: expected df://HOST:PORT");
     }
 
     #[test]

@@ -8,12 +8,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// The warehouse location could not be understood or opened.
-    #[error("cannot open warehouse {location:?}: {reason}")]
+    #[error("cannot open warehouse {location:?}: {problem}")]
     Location {
         /// What the user gave.
         location: String,
         /// Why it was refused.
-        reason: String,
+        problem: crate::LocationProblem,
     },
     /// S3 settings that cannot work (from the `AWS_*` environment or explicit options).
     #[error("invalid S3 setting {what}: {reason}")]

@@ -43,7 +43,7 @@ mod writer;
 
 pub use catalog::{ColumnInfo, TableManifest};
 pub use error::{Error, Result};
-pub use location::is_s3;
+pub use location::{LocationProblem, is_s3};
 pub use s3::{S3Options, S3Problem, S3Registry};
 pub use writer::TableWriter;
 

@@ -13,6 +13,59 @@ use object_store::path::Path as ObjectPath;
 use std::sync::Arc;
 use url::Url;
 
+/// Why a warehouse location was refused: the `problem` of [`Error::Location`], and the error
+/// of [`S3Location::parse`]. Each variant keeps what it found (the scheme, the bucket, the
+/// underlying error), and its text says how to fix it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LocationProblem {
+    /// No location at all.
+    #[error("empty location (pass --warehouse or set REELFOREST_WAREHOUSE)")]
+    Empty,
+    /// It has a `://` but does not parse as a URL.
+    #[error("not a URL: {0}")]
+    NotAUrl(url::ParseError),
+    /// A URL scheme other than `file`, `s3` and `s3a`.
+    #[error("unsupported scheme {0:?}: use a local path, file:// or s3://BUCKET/PREFIX")]
+    UnsupportedScheme(String),
+    /// A `file://` URL that names no local path (a host, say).
+    #[error("not a local file URL")]
+    NotLocalFile,
+    /// The local directory could not be created.
+    #[error("cannot create directory: {0}")]
+    CreateDir(std::io::Error),
+    /// The local directory could not be resolved to an absolute path.
+    #[error("cannot resolve the directory: {0}")]
+    Resolve(std::io::Error),
+    /// The resolved directory is not an absolute path.
+    #[error("not an absolute path")]
+    NotAbsolute,
+    /// The resolved directory is not a valid object store path (boxed: the error is large, and
+    /// every warehouse `Result` carries this type).
+    #[error("not a valid object store path: {0}")]
+    ObjectPath(Box<object_store::path::Error>),
+    /// [`S3Location::parse`] was given another scheme.
+    #[error("not an s3:// URL (scheme {0:?})")]
+    NotS3(String),
+    /// An S3 URL with a query or a fragment.
+    #[error("no query or fragment allowed: configure S3 through AWS_* environment variables")]
+    QueryOrFragment,
+    /// An S3 URL with a user, password or port.
+    #[error("no credentials or port in the URL: use AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and AWS_ENDPOINT_URL")]
+    CredentialsOrPort,
+    /// An S3 URL without a bucket.
+    #[error("no bucket: use s3://BUCKET/PREFIX")]
+    NoBucket,
+    /// A bucket name S3 does not allow.
+    #[error(
+        "invalid bucket name {0:?}: 3 to 63 lowercase letters, digits, '.' or '-', starting and ending with a letter or digit"
+    )]
+    InvalidBucket(String),
+    /// A key prefix with empty, `.` or `..` segments.
+    #[error("bad prefix {0:?}: empty, '.' or '..' path segments")]
+    BadPrefix(String),
+}
+
 /// What backs a warehouse.
 #[derive(Debug, Clone)]
 pub(crate) enum Backend {
@@ -45,9 +98,9 @@ pub fn is_s3(location: &str) -> bool {
 /// Resolves `location`: a local path or `file://` URL, or an `s3://bucket/prefix` URL whose
 /// store is built from `s3` (read lazily: only S3 locations need it).
 pub(crate) fn resolve(location: &str, s3: impl FnOnce() -> Result<S3Options>) -> Result<Resolved> {
-    let err = |reason: String| Error::Location { location: location.to_string(), reason };
+    let err = |problem: LocationProblem| Error::Location { location: location.to_string(), problem };
     if location.trim().is_empty() {
-        return Err(err("empty location (pass --warehouse or set REELFOREST_WAREHOUSE)".into()));
+        return Err(err(LocationProblem::Empty));
     }
     if is_s3(location) {
         let parsed = S3Location::parse(location).map_err(err)?;
@@ -65,21 +118,17 @@ pub(crate) fn resolve(location: &str, s3: impl FnOnce() -> Result<S3Options>) ->
         });
     }
     let path = if location.contains("://") {
-        let url = Url::parse(location).map_err(|e| err(e.to_string()))?;
+        let url = Url::parse(location).map_err(|e| err(LocationProblem::NotAUrl(e)))?;
         match url.scheme() {
-            "file" => url.to_file_path().map_err(|()| err("not a local file URL".into()))?,
-            other => {
-                return Err(err(format!(
-                    "unsupported scheme {other:?}: use a local path, file:// or s3://BUCKET/PREFIX"
-                )));
-            }
+            "file" => url.to_file_path().map_err(|()| err(LocationProblem::NotLocalFile))?,
+            other => return Err(err(LocationProblem::UnsupportedScheme(other.to_string()))),
         }
     } else {
         std::path::PathBuf::from(location)
     };
-    std::fs::create_dir_all(&path).map_err(|e| err(format!("cannot create directory: {e}")))?;
-    let abs = std::fs::canonicalize(&path).map_err(|e| err(e.to_string()))?;
-    let root = Url::from_directory_path(&abs).map_err(|()| err("not an absolute path".into()))?;
-    let base = ObjectPath::from_absolute_path(&abs).map_err(|e| err(e.to_string()))?;
+    std::fs::create_dir_all(&path).map_err(|e| err(LocationProblem::CreateDir(e)))?;
+    let abs = std::fs::canonicalize(&path).map_err(|e| err(LocationProblem::Resolve(e)))?;
+    let root = Url::from_directory_path(&abs).map_err(|()| err(LocationProblem::NotAbsolute))?;
+    let base = ObjectPath::from_absolute_path(&abs).map_err(|e| err(LocationProblem::ObjectPath(Box::new(e))))?;
     Ok(Resolved { root, store: Arc::new(LocalFileSystem::new()), base, backend: Backend::Local })
 }

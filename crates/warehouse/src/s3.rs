@@ -25,7 +25,7 @@
 //! Credentials never travel: every process (client, Ballista scheduler and executors,
 //! coordinator, workers, server) reads its own environment, as Spark executors do.
 
-use crate::{Error, Result};
+use crate::{Error, LocationProblem, Result};
 use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStoreRegistry};
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path as ObjectPath;
@@ -56,26 +56,23 @@ pub struct S3Location {
 }
 
 impl S3Location {
-    /// Parses `s3://bucket[/prefix]` (or `s3a://`); the reason is returned on failure.
-    pub fn parse(location: &str) -> std::result::Result<Self, String> {
-        let url = Url::parse(location).map_err(|e| format!("not a URL: {e}"))?;
+    /// Parses `s3://bucket[/prefix]` (or `s3a://`); the problem is returned on failure.
+    pub fn parse(location: &str) -> std::result::Result<Self, LocationProblem> {
+        let url = Url::parse(location).map_err(LocationProblem::NotAUrl)?;
         if !matches!(url.scheme(), "s3" | "s3a") {
-            return Err(format!("not an s3:// URL (scheme {:?})", url.scheme()));
+            return Err(LocationProblem::NotS3(url.scheme().to_string()));
         }
         if url.query().is_some() || url.fragment().is_some() {
-            return Err("no query or fragment allowed: configure S3 through AWS_* environment variables".into());
+            return Err(LocationProblem::QueryOrFragment);
         }
         if !url.username().is_empty() || url.password().is_some() || url.port().is_some() {
-            return Err(
-                "no credentials or port in the URL: use AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and AWS_ENDPOINT_URL"
-                    .into(),
-            );
+            return Err(LocationProblem::CredentialsOrPort);
         }
         let bucket = url.host_str().unwrap_or_default().to_string();
         check_bucket(&bucket)?;
         let prefix = url.path().trim_matches('/').to_string();
         if prefix.split('/').any(|part| part.is_empty() || part == "." || part == "..") && !prefix.is_empty() {
-            return Err(format!("bad prefix {prefix:?}: empty, '.' or '..' path segments"));
+            return Err(LocationProblem::BadPrefix(prefix));
         }
         Ok(S3Location { bucket, prefix })
     }
@@ -108,9 +105,9 @@ fn bucket_url(bucket: &str) -> Url {
 
 /// S3's bucket naming rules (3-63 characters: lowercase letters, digits, `.` and `-`, starting
 /// and ending with a letter or digit).
-fn check_bucket(bucket: &str) -> std::result::Result<(), String> {
+fn check_bucket(bucket: &str) -> std::result::Result<(), LocationProblem> {
     if bucket.is_empty() {
-        return Err("no bucket: use s3://BUCKET/PREFIX".into());
+        return Err(LocationProblem::NoBucket);
     }
     let valid_chars = bucket.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-');
     let ends_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
@@ -119,9 +116,7 @@ fn check_bucket(bucket: &str) -> std::result::Result<(), String> {
         || !ends_ok(bucket.chars().next())
         || !ends_ok(bucket.chars().last())
     {
-        return Err(format!(
-            "invalid bucket name {bucket:?}: 3 to 63 lowercase letters, digits, '.' or '-', starting and ending with a letter or digit"
-        ));
+        return Err(LocationProblem::InvalidBucket(bucket.to_string()));
     }
     Ok(())
 }
@@ -268,7 +263,7 @@ impl S3Options {
     /// object_store's `AmazonS3` for `bucket`.
     pub fn build(&self, bucket: &str) -> Result<Arc<dyn ObjectStore>> {
         self.check()?;
-        check_bucket(bucket).map_err(|reason| Error::S3Config { what: "bucket".into(), reason })?;
+        check_bucket(bucket).map_err(|p| Error::S3Config { what: "bucket".into(), reason: p.to_string() })?;
         let mut builder = AmazonS3Builder::new();
         for (key, value) in &self.extra {
             builder = builder.with_config(*key, value);
@@ -403,9 +398,12 @@ mod tests {
             ("s3://bucket:9000/x", "no credentials or port"),
             ("s3://bucket/x?endpoint=y", "no query"),
         ] {
-            let err = S3Location::parse(location).expect_err(location);
+            let err = S3Location::parse(location).expect_err(location).to_string();
             assert!(err.contains(why), "{location}: {err}");
         }
+        assert!(matches!(S3Location::parse("s3:///prefix"), Err(LocationProblem::NoBucket)));
+        assert!(matches!(S3Location::parse("http://bucket/x"), Err(LocationProblem::NotS3(s)) if s == "http"));
+        assert!(matches!(S3Location::parse("s3://ab/x"), Err(LocationProblem::InvalidBucket(b)) if b == "ab"));
     }
 
     #[test]

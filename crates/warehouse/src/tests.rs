@@ -59,6 +59,10 @@ async fn missing_table_and_bad_names_are_clear() {
     assert!(matches!(err, Error::InvalidName { .. }));
     let err = Warehouse::open("ftp://x/y").expect_err("scheme");
     assert!(err.to_string().contains("unsupported scheme"), "{err}");
+    assert!(
+        matches!(&err, Error::Location { problem: LocationProblem::UnsupportedScheme(s), .. } if s == "ftp"),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]

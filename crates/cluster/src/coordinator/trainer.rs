@@ -8,9 +8,9 @@
 //! [`reelforest_pipeline::train::evaluate`] bit for bit (same blocks, merged in the same order).
 
 use super::Shared;
-use crate::control::{FitEvent, NewEval, NewFit, WorkFailure};
-use reelforest_core::{Progress, error_chain};
-use reelforest_pipeline::{Error, EvalRequest, FitRequest, Stats, Trainer, train};
+use crate::control::{CancelReason, FitEvent, NewEval, NewFit, WorkFailure};
+use reelforest_core::Progress;
+use reelforest_pipeline::{Error, EvalRequest, FitRequest, RemoteError, Stats, Trainer, train};
 use reelforest_proto::wire;
 use reelforest_tree::Forest;
 use sha2::Digest;
@@ -85,17 +85,16 @@ pub fn fingerprint(job: &str, table: &str, run_json: &str, binning: Option<(reel
 
 impl Trainer for ClusterTrainer {
     fn fit(&self, req: FitRequest<'_>, progress: &dyn Progress) -> reelforest_pipeline::Result<Forest> {
-        let fail = |reason: String| Error::Fit {
+        let fail = |source: RemoteError| Error::Fit {
             table: req.table.sql_name.clone(),
             task: req.task.as_str().to_string(),
-            reason,
+            source,
         };
-        let failed = |f: WorkFailure| fail(error_chain(&f));
         if self.cancelled.load(Ordering::SeqCst) {
-            return Err(fail("job cancelled by a client".into()));
+            return Err(fail(Box::new(WorkFailure::Cancelled(CancelReason::Client))));
         }
         let params = req.cfg.forest().clone();
-        let run_json = serde_json::to_string(&req.table.run).map_err(|e| fail(e.to_string()))?;
+        let run_json = serde_json::to_string(&req.table.run).map_err(|e| fail(Box::new(e)))?;
         let template = wire::FitTask {
             warehouse: self.warehouse.clone(),
             table: req.table.sql_name.clone(),
@@ -127,7 +126,7 @@ impl Trainer for ClusterTrainer {
                         self.counters.done.fetch_add(n, Ordering::Relaxed);
                         progress.advance(n);
                     }
-                    Ok(FitEvent::Done(outcome)) => return outcome.map_err(failed),
+                    Ok(FitEvent::Done(outcome)) => return outcome.map_err(|f| fail(Box::new(f))),
                     Err(_) => return Err(fail("the coordinator dropped the fit".into())),
                 }
             }
@@ -140,15 +139,15 @@ impl Trainer for ClusterTrainer {
         if blocks == 0 {
             return Ok(Stats::empty(req.task));
         }
-        let fail = |reason: String| Error::Evaluate {
+        let fail = |source: RemoteError| Error::Evaluate {
             table: req.table.sql_name.clone(),
             task: req.task.as_str().to_string(),
-            reason,
+            source,
         };
         if self.cancelled.load(Ordering::SeqCst) {
-            return Err(fail("job cancelled by a client".into()));
+            return Err(fail(Box::new(WorkFailure::Cancelled(CancelReason::Client))));
         }
-        let run_json = serde_json::to_string(&req.table.run).map_err(|e| fail(e.to_string()))?;
+        let run_json = serde_json::to_string(&req.table.run).map_err(|e| fail(Box::new(e)))?;
         let template = wire::EvalTask {
             warehouse: self.warehouse.clone(),
             table: req.table.sql_name.clone(),
@@ -171,7 +170,7 @@ impl Trainer for ClusterTrainer {
         });
         self.shared.work.notify_waiters();
         match blocking(|| rx.recv()) {
-            Ok(outcome) => outcome.map_err(|f| fail(error_chain(&f))),
+            Ok(outcome) => outcome.map_err(|f| fail(Box::new(f))),
             Err(_) => Err(fail("the coordinator dropped the evaluation".into())),
         }
     }
