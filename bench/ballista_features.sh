@@ -33,7 +33,21 @@ trap cleanup EXIT
 mkdir -p "$repo/bench/results"
 json="$repo/bench/results/ballista_features.json"; md="$repo/bench/results/ballista_features.md"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# Ports: every daemon binds port 0 and prints the address it got (`scheduler listening on
+# ADDR`, `executor health on ADDR`), which is read back here. No port is found free and
+# released first: another process could take it before the daemon binds it.
+
+port_of() { # file prefix pid seconds -> the port of the address the daemon printed after prefix
+  local file=$1 prefix=$2 pid=$3 deadline=$((SECONDS + $4)) addr
+  while :; do
+    addr=$(awk -v p="$prefix" 'index($0, p) == 1 { print substr($0, length(p) + 1); exit }' "$file" 2>/dev/null || true)
+    addr=${addr%% *}
+    [ -z "$addr" ] || { echo "${addr##*:}"; return; }
+    kill -0 "$pid" 2>/dev/null || { echo "error: pid $pid exited before printing '$prefix'" >&2; tail -n 30 "$work"/*.log >&2; exit 1; }
+    [ $SECONDS -lt $deadline ] || { echo "error: no '$prefix' from pid $pid after $4 s" >&2; tail -n 30 "$work"/*.log >&2; exit 1; }
+    sleep 0.1
+  done
+}
 
 wait_ready() { # url, seconds
   local deadline=$((SECONDS + $2))
@@ -54,19 +68,20 @@ peak_kib() { # pids... -> largest VmHWM
 
 # start_cluster N -> sets sched_pid, exec_pids, url
 start_cluster() {
-  local n=$1 sp; sp=$(free_port)
-  "$bin" --log-level warn scheduler --port "$sp" --min-ready-executors "$n" > "$work/sched.out" 2> "$work/scheduler.log" &
+  local n=$1 sp
+  "$bin" --log-level warn scheduler --port 0 --min-ready-executors "$n" > "$work/sched.out" 2> "$work/scheduler.log" &
   sched_pid=$!; pids+=("$sched_pid")
+  sp=$(port_of "$work/sched.out" "scheduler listening on " "$sched_pid" 30)
   wait_ready "http://127.0.0.1:$sp/healthz" 30
   exec_pids=()
   for i in $(seq 0 $((n - 1))); do
-    local fp gp hp slots=2 pin=()
-    fp=$(free_port); gp=$(free_port); hp=$(free_port)
+    local hp slots=2 pin=()
     if [ "$n" -gt 1 ]; then slots=1; pin=(taskset -c "$i"); fi
-    "${pin[@]}" "$bin" --log-level warn executor --port "$fp" --grpc-port "$gp" --health-port "$hp" \
+    "${pin[@]}" "$bin" --log-level warn executor --port 0 --grpc-port 0 --health-port 0 \
       --scheduler-port "$sp" --concurrent-tasks "$slots" --work-dir "$work/exec-$n-$i" \
       > "$work/exec-$i.out" 2> "$work/executor-$i.log" &
     exec_pids+=($!); pids+=($!)
+    hp=$(port_of "$work/exec-$i.out" "executor health on " "$!" 60)
     wait_ready "http://127.0.0.1:$hp/readyz" 60
   done
   wait_ready "http://127.0.0.1:$sp/readyz" 60
