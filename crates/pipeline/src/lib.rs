@@ -16,6 +16,8 @@
 //!   (`model.pb`, save / load).
 //! - [`predict`]: [`predict::Predictor`], a model plus its feature run's online lookup
 //!   ([`reelforest_features::online`]): rating, P(good) and cold-start flags of any (user, movie).
+//! - [`ranking`]: top-k lists judged as rankings (Spark's `RankingEvaluator` metrics) for the
+//!   forest, ALS alone and popularity.
 //! - [`memory`]: peak resident memory per stage of a run (Linux).
 #![deny(missing_docs)]
 
@@ -25,6 +27,7 @@ pub mod estimator;
 pub mod memory;
 pub mod model;
 pub mod predict;
+pub mod ranking;
 pub mod report;
 pub mod run;
 pub mod spec;

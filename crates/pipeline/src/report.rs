@@ -34,6 +34,9 @@ pub struct Report {
     /// as predictions): the bias baseline, ALS, ... beside the forest.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cf_alone: Vec<CfAlone>,
+    /// Top-k lists on the test split judged as rankings (forest, ALS alone, popularity).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ranking: Vec<crate::ranking::RankingReport>,
     /// Seconds per stage.
     pub timings: Vec<(String, f64)>,
     /// Peak resident memory (MiB) during each stage, memory held from earlier stages included
@@ -236,6 +239,22 @@ impl Report {
                 c.test.summary(),
                 c.roc_auc,
                 if c.dropped > 0 { format!("; {} cold rows dropped", c.dropped) } else { String::new() }
+            );
+        }
+        for r in &self.ranking {
+            let _ = writeln!(
+                s,
+                "  top-{:<2} {:<10} precision {:.4}  recall {:.4}  NDCG {:.4}  MAP {:.4}  ({} users; {} distinct movies in {} lists, at most {} lists each)",
+                r.k,
+                r.model,
+                r.precision_at_k,
+                r.recall_at_k,
+                r.ndcg_at_k,
+                r.map_at_k,
+                r.users,
+                r.distinct_movies,
+                r.users.min(crate::ranking::DIVERSITY_USERS as u64),
+                r.max_lists_per_movie
             );
         }
         let stages: Vec<String> = self.timings.iter().map(|(k, v)| format!("{k} {v:.1}s")).collect();

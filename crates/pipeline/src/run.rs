@@ -189,6 +189,20 @@ pub async fn run_job_with(
     // 6. Model and report.
     progress.stage(Stage::Publish);
     let version = model::save(&warehouse, spec, &honest, forests, &tasks).await?;
+    let ranking = if spec.ranking.users > 0 {
+        let t = Instant::now();
+        let data = ranking_data(&ctx, &honest).await?;
+        let predictor = crate::predict::Predictor::load(&warehouse, &spec.name, Some(version)).await?;
+        let cfg = spec.ranking.clone();
+        let seed = honest.spec.seed;
+        let out = tokio::task::spawn_blocking(move || crate::ranking::evaluate(&predictor, &data, &cfg, seed))
+            .await
+            .map_err(|_| Error::Internal("ranking evaluation panicked"))??;
+        timings.push(("ranking".to_string(), t.elapsed().as_secs_f64()));
+        out
+    } else {
+        Vec::new()
+    };
     let report = Report {
         job: spec.name.clone(),
         model_version: version,
@@ -201,12 +215,41 @@ pub async fn run_job_with(
         grid: grid_results,
         audit,
         cf_alone,
+        ranking,
         timings,
         stage_peak_rss_mib: peaks.into_peaks(),
         total_seconds: started.elapsed().as_secs_f64(),
     };
     write_report(&opts.out, &report)?;
     Ok(report)
+}
+
+/// The split's ratings as the ranking evaluation reads them.
+async fn ranking_data(ctx: &SessionContext, run: &FeatureRun) -> Result<crate::ranking::RankingData> {
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::{Float64Type, Int64Type};
+    let table = &run.split_table;
+    let sql = format!(
+        "SELECT CAST(user_id AS BIGINT), CAST(movie_id AS BIGINT), CAST(rating AS DOUBLE), is_test, \
+         CAST(\"timestamp\" AS BIGINT) FROM {table}"
+    );
+    let err = |source| Error::Query { what: table.clone(), source };
+    let batches = ctx.sql(&sql).await.map_err(err)?.collect().await.map_err(err)?;
+    let mut data = crate::ranking::RankingData::default();
+    for b in &batches {
+        let bad = || Error::Internal("split table columns have unexpected types");
+        let (u, m) = (
+            b.column(0).as_primitive_opt::<Int64Type>().ok_or_else(bad)?,
+            b.column(1).as_primitive_opt::<Int64Type>().ok_or_else(bad)?,
+        );
+        let r = b.column(2).as_primitive_opt::<Float64Type>().ok_or_else(bad)?;
+        let test = b.column(3).as_boolean_opt().ok_or_else(bad)?;
+        let ts = b.column(4).as_primitive_opt::<Int64Type>().ok_or_else(bad)?;
+        for i in 0..b.num_rows() {
+            data.add(u.value(i), m.value(i), r.value(i), test.value(i), ts.value(i), run.spec.good_threshold);
+        }
+    }
+    Ok(data)
 }
 
 /// One fit as its own progress step (trees as units).

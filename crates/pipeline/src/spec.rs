@@ -31,6 +31,10 @@
 //!
 //! [audit]
 //! leaky = true                            # also score the leaky protocol, for comparison
+//!
+//! [ranking]                               # top-k lists on the test split (crate::ranking)
+//! k = 10
+//! users = 200                             # 0: no ranking evaluation
 //! ```
 //!
 //! Every table uses `deny_unknown_fields`, so a misspelt key is an error that names it, and
@@ -68,6 +72,8 @@ pub struct JobSpec {
     pub tuning: Option<TuningConfig>,
     /// Leakage audit.
     pub audit: AuditConfig,
+    /// Top-k ranking evaluation (`[ranking]`: `k`, `users`).
+    pub ranking: crate::ranking::RankingConfig,
 }
 
 /// A job file as written: [`JobSpec`] with the estimator's table still raw (its keys depend on
@@ -90,6 +96,8 @@ struct JobFile {
     tuning: Option<TuningConfig>,
     #[serde(default)]
     audit: AuditConfig,
+    #[serde(default)]
+    ranking: crate::ranking::RankingConfig,
 }
 
 /// What is wrong with a job spec: the key (`model.maxBins`, `tuning.numFolds`; empty when the
@@ -271,6 +279,7 @@ impl JobSpec {
             model: Estimator::RandomForest(ForestParams { num_trees: 50, max_depth: 8, ..ForestParams::default() }),
             tuning: None,
             audit: AuditConfig::default(),
+            ranking: crate::ranking::RankingConfig::default(),
         }
     }
 
@@ -309,6 +318,7 @@ impl JobSpec {
             model,
             tuning: file.tuning,
             audit: file.audit,
+            ranking: file.ranking,
         })
     }
 
@@ -353,6 +363,9 @@ impl JobSpec {
             return Err(SpecError::new("data.synth.ratings", "must be at least 1"));
         }
         self.features.validate().map_err(|e| SpecError::new("features", e.to_string()))?;
+        if self.ranking.k == 0 {
+            return Err(SpecError::new("ranking.k", "must be at least 1"));
+        }
         self.model.validate().map_err(|e| e.under("model"))?;
         if let Some(t) = &self.tuning {
             t.validate(&self.tasks)?;
