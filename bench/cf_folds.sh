@@ -2,8 +2,8 @@
 # bench/cf_folds.sh — honest ml-100k accuracy over the official folds u1..u5.
 #
 # Runs examples/jobs/ml-100k-u1.toml once per fold (its split name replaced, leakage audit off)
-# and prints, per fold and as means: the forest's test RMSE and AUC, and each CF model alone
-# (report.json's `cf_alone`). Accuracy only: the runs are deterministic, so one round is enough;
+# and prints, per fold and as means: the forest's test RMSE and AUC, each CF model alone
+# (report.json's `cf_alone`), and the top-10 ranking metrics of every scorer (`ranking`). Accuracy only: the runs are deterministic, so one round is enough;
 # speed comparisons live in bench/run.sh.
 #
 # Usage:   bash bench/cf_folds.sh [FOLDS...]          # default u1 u2 u3 u4 u5
@@ -55,4 +55,16 @@ for f, rmse, auc, cf in rows:
 mean = statistics.mean
 print(f"| mean | {mean(r[1] for r in rows):.4f} | {mean(r[2] for r in rows):.4f} | "
       + " | ".join(f"{mean(r[3][m][0] for r in rows):.4f} / {mean(r[3][m][1] for r in rows):.4f}" for m in models) + " |")
+ranks = {f: json.load(open(f"{tmp}/out-{f}/report.json")).get("ranking", []) for f in folds}
+if all(ranks.values()):
+    print()
+    print("| fold | " + " | ".join(f"{x['model']} P@{x['k']} / NDCG / distinct / max lists" for x in ranks[folds[0]]) + " |")
+    print("|---" * (1 + len(ranks[folds[0]])) + "|")
+    cell = lambda x: f"{x['precision_at_k']:.4f} / {x['ndcg_at_k']:.4f} / {x['distinct_movies']} / {x['max_lists_per_movie']}"
+    for f in folds:
+        print(f"| {f} | " + " | ".join(cell(x) for x in ranks[f]) + " |")
+    n = len(ranks[folds[0]])
+    print("| mean P / NDCG | " + " | ".join(
+        f"{mean(ranks[f][i]['precision_at_k'] for f in folds):.4f} / {mean(ranks[f][i]['ndcg_at_k'] for f in folds):.4f}"
+        for i in range(n)) + " |")
 PY

@@ -44,11 +44,15 @@ pub enum CfKind {
     Mf,
     /// `cf_knn`: item-kNN with baselines, and `cf_knn_neighbors`, how many neighbours it used.
     Knn,
+    /// `cf_implicit`: Spark's ALS with `implicitPrefs`, the ratings as confidences: how likely
+    /// the user is to rate (watch) the movie at all, whatever the rating. NULL when cold. Also
+    /// the candidate generator of top-k lists.
+    Implicit,
 }
 
 impl CfKind {
     /// Every kind, in column order.
-    pub const ALL: [CfKind; 4] = [CfKind::Baseline, CfKind::Als, CfKind::Mf, CfKind::Knn];
+    pub const ALL: [CfKind; 5] = [CfKind::Baseline, CfKind::Als, CfKind::Mf, CfKind::Knn, CfKind::Implicit];
 
     /// The feature columns of this kind.
     pub fn columns(self) -> &'static [&'static str] {
@@ -57,6 +61,7 @@ impl CfKind {
             CfKind::Als => &["cf_als"],
             CfKind::Mf => &["cf_mf"],
             CfKind::Knn => &["cf_knn", "cf_knn_neighbors"],
+            CfKind::Implicit => &["cf_implicit"],
         }
     }
 }
@@ -67,7 +72,7 @@ impl CfKind {
 #[serde(default, deny_unknown_fields)]
 pub struct CfSpec {
     /// The learners, in any order; columns come in [`CfKind::ALL`] order. Empty: no CF
-    /// features (default: all four).
+    /// features (default: all five).
     pub models: Vec<CfKind>,
     /// The bias baseline (`cf_baseline`).
     pub baseline: BaselineParams,
@@ -78,6 +83,9 @@ pub struct CfSpec {
     pub mf: AlsParams,
     /// Item-kNN with baselines (`cf_knn`).
     pub knn: KnnParams,
+    /// Implicit-feedback ALS (`cf_implicit`): ALS keys, `implicitPrefs` always on; default
+    /// Spark's (rank 10, regParam 0.1, alpha 1).
+    pub implicit: AlsParams,
 }
 
 impl Default for CfSpec {
@@ -88,6 +96,7 @@ impl Default for CfSpec {
             als: AlsParams { reg_param: 0.15, ..AlsParams::default() },
             mf: AlsParams { biased: true, rank: 20, reg_param: 0.15, ..AlsParams::default() },
             knn: KnnParams::default(),
+            implicit: AlsParams { implicit_prefs: true, ..AlsParams::default() },
         }
     }
 }
@@ -100,12 +109,18 @@ impl CfSpec {
         self.als.validate().map_err(|e| bad("cf.als", e))?;
         self.mf_params().validate().map_err(|e| bad("cf.mf", e))?;
         self.knn.validate().map_err(|e| bad("cf.knn", e))?;
+        self.implicit_params().validate().map_err(|e| bad("cf.implicit", e))?;
         Ok(())
     }
 
     /// The kinds to fit, deduplicated, in column order.
     pub fn kinds(&self) -> Vec<CfKind> {
         CfKind::ALL.into_iter().filter(|k| self.models.contains(k)).collect()
+    }
+
+    /// `implicit` with `implicitPrefs` on.
+    pub fn implicit_params(&self) -> AlsParams {
+        AlsParams { implicit_prefs: true, ..self.implicit.clone() }
     }
 
     /// `mf` with `biased` on.
@@ -126,6 +141,8 @@ pub struct CfModels {
     pub mf: Option<AlsModel>,
     /// Item-kNN.
     pub knn: Option<KnnModel>,
+    /// Implicit-feedback ALS.
+    pub implicit: Option<AlsModel>,
 }
 
 impl CfModels {
@@ -142,12 +159,22 @@ impl CfModels {
             als: on(CfKind::Als).then(|| AlsModel::fit(ratings, &spec.als)).transpose().map_err(err)?,
             mf: on(CfKind::Mf).then(|| AlsModel::fit(ratings, &spec.mf_params())).transpose().map_err(err)?,
             knn: on(CfKind::Knn).then(|| KnnModel::fit(ratings, &spec.knn)).transpose().map_err(err)?,
+            implicit: on(CfKind::Implicit)
+                .then(|| AlsModel::fit(ratings, &spec.implicit_params()))
+                .transpose()
+                .map_err(err)?,
         })
     }
 
     /// The kinds present, in column order.
     pub fn kinds(&self) -> Vec<CfKind> {
-        let present = [self.baseline.is_some(), self.als.is_some(), self.mf.is_some(), self.knn.is_some()];
+        let present = [
+            self.baseline.is_some(),
+            self.als.is_some(),
+            self.mf.is_some(),
+            self.knn.is_some(),
+            self.implicit.is_some(),
+        ];
         CfKind::ALL.into_iter().zip(present).filter(|(_, p)| *p).map(|(k, _)| k).collect()
     }
 
@@ -173,6 +200,9 @@ impl CfModels {
             out.push(p.value);
             out.push(f64::from(p.neighbors));
         }
+        if let Some(m) = &self.implicit {
+            out.push(m.predict(user, movie).unwrap_or(f64::NAN));
+        }
     }
 }
 
@@ -182,7 +212,7 @@ impl std::fmt::Debug for CfModels {
         if let Some(m) = &self.baseline {
             d.field("baseline", &format_args!("{} users, {} items", m.user_ids.len(), m.item_ids.len()));
         }
-        for (name, m) in [("als", &self.als), ("mf", &self.mf)] {
+        for (name, m) in [("als", &self.als), ("mf", &self.mf), ("implicit", &self.implicit)] {
             if let Some(m) = m {
                 d.field(
                     name,

@@ -17,8 +17,14 @@
 //! hold and the most lists any one movie is in (a model that recommends the same blockbusters
 //! to everyone scores well on popularity and badly here).
 //!
-//! The forest's scores are the served predictions ([`Predictor::predict`]) at one fixed moment
-//! (the split's latest timestamp), so the numbers depend only on the data and the model.
+//! Scorers: `popularity` (training rating count); `als` (Spark's explicit ALS: the predicted
+//! rating); `als_implicit` (ALS with `implicitPrefs`: how likely the user is to rate the movie
+//! at all); `forest`, a two-stage recommender as production systems build one: the implicit
+//! model's best [`RankingConfig::candidates`] movies, re-ranked by the forest's served rating
+//! ([`Predictor::predict`], features built at one fixed moment, the split's latest timestamp,
+//! so the numbers depend only on the data and the model). Rating predictors alone rank unseen
+//! movies poorly: the held-out ratings are movies the user *chose* to watch, which a rating
+//! prediction does not model; the implicit model does.
 
 use std::collections::{HashMap, HashSet};
 
@@ -37,11 +43,14 @@ pub struct RankingConfig {
     pub k: u32,
     /// Most test users evaluated (default 200; 0 turns the ranking evaluation off).
     pub users: u32,
+    /// The forest re-ranks this many candidates per user, the implicit-feedback ALS model's
+    /// best (default 100; 0: every movie). Without that model it ranks every movie.
+    pub candidates: u32,
 }
 
 impl Default for RankingConfig {
     fn default() -> Self {
-        RankingConfig { k: 10, users: 200 }
+        RankingConfig { k: 10, users: 200, candidates: 100 }
     }
 }
 
@@ -171,8 +180,28 @@ pub fn metrics(model: &str, k: usize, lists: &[(Vec<i64>, &HashSet<i64>)]) -> Ra
     }
 }
 
-/// Ranks for the forest (the predictor's rating), ALS alone (when the model carries it) and
-/// popularity, and scores each.
+/// Top-k lists of `users` by `score`, in parallel (each list on its own, so the result does
+/// not depend on the thread count), paired with their relevant sets.
+fn lists<'a>(
+    data: &'a RankingData,
+    users: &[i64],
+    candidates: &[i64],
+    k: usize,
+    score: impl Fn(i64, &[i64]) -> Vec<i64> + Sync,
+) -> Result<Vec<(Vec<i64>, &'a HashSet<i64>)>> {
+    let tops: Vec<Vec<i64>> = users.par_iter().map(|&u| score(u, candidates)).collect();
+    users
+        .iter()
+        .zip(tops)
+        .map(|(&u, mut top)| {
+            top.truncate(k);
+            let relevant = data.relevant.get(&u).ok_or(Error::Internal("ranking user without relevant movies"))?;
+            Ok((top, relevant))
+        })
+        .collect()
+}
+
+/// Ranks with every scorer the model allows and scores each (see the module doc).
 pub fn evaluate(
     predictor: &Predictor,
     data: &RankingData,
@@ -181,36 +210,35 @@ pub fn evaluate(
 ) -> Result<Vec<RankingReport>> {
     let k = cfg.k as usize;
     let users = data.users(cfg.users as usize, seed);
-    let candidates = data.candidates();
-    let relevant = |u: i64| data.relevant.get(&u).ok_or(Error::Internal("ranking user without relevant movies"));
+    let all = data.candidates();
+    let cf = predictor.model().artifact.serving.cf.clone();
+    let implicit = cf.as_ref().and_then(|c| c.implicit.as_ref());
     let mut out = Vec::new();
 
-    let forest = predictor.model().forest(TaskKind::Regression);
-    if forest.is_some() {
-        let lists: Vec<Vec<i64>> = users
-            .par_iter()
-            .map(|&u| {
-                top_k(&candidates, data.train.get(&u), k, |m| {
-                    predictor.predict(u, m, Some(data.latest)).ok().and_then(|p| p.rating).unwrap_or(f64::NAN)
-                })
+    if predictor.model().forest(TaskKind::Regression).is_some() {
+        let pool = if cfg.candidates == 0 { usize::MAX } else { cfg.candidates as usize };
+        let scored = lists(data, &users, &all, k, |u, all| {
+            let seen = data.train.get(&u);
+            let shortlist = match implicit {
+                Some(m) => top_k(all, seen, pool, |i| m.predict(u, i).unwrap_or(f64::NAN)),
+                None => top_k(all, seen, usize::MAX, |_| 0.0),
+            };
+            top_k(&shortlist, None, k, |m| {
+                predictor.predict(u, m, Some(data.latest)).ok().and_then(|p| p.rating).unwrap_or(f64::NAN)
             })
-            .collect();
-        let scored = users.iter().zip(lists).map(|(&u, l)| Ok((l, relevant(u)?))).collect::<Result<Vec<_>>>()?;
+        })?;
         out.push(metrics("forest", k, &scored));
     }
-    if let Some(als) = predictor.model().artifact.serving.cf.as_ref().and_then(|c| c.als.as_ref()) {
-        let lists: Vec<Vec<i64>> = users
-            .par_iter()
-            .map(|&u| top_k(&candidates, data.train.get(&u), k, |m| als.predict(u, m).unwrap_or(f64::NAN)))
-            .collect();
-        let scored = users.iter().zip(lists).map(|(&u, l)| Ok((l, relevant(u)?))).collect::<Result<Vec<_>>>()?;
-        out.push(metrics("als", k, &scored));
+    for (name, model) in [("als", cf.as_ref().and_then(|c| c.als.as_ref())), ("als_implicit", implicit)] {
+        if let Some(m) = model {
+            let scored = lists(data, &users, &all, k, |u, all| {
+                top_k(all, data.train.get(&u), k, |i| m.predict(u, i).unwrap_or(f64::NAN))
+            })?;
+            out.push(metrics(name, k, &scored));
+        }
     }
     let popularity = |m: i64| data.movie_count.get(&m).copied().unwrap_or(0) as f64;
-    let scored = users
-        .iter()
-        .map(|&u| Ok((top_k(&candidates, data.train.get(&u), k, popularity), relevant(u)?)))
-        .collect::<Result<Vec<_>>>()?;
+    let scored = lists(data, &users, &all, k, |u, all| top_k(all, data.train.get(&u), k, popularity))?;
     out.push(metrics("popularity", k, &scored));
     Ok(out)
 }

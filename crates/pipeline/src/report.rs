@@ -115,6 +115,7 @@ pub struct CfAlone {
 impl CfAlone {
     /// Scores every `cf_*` prediction column of `ds` (the honest test table).
     pub fn score_all(ds: &crate::dataset::Dataset) -> Vec<CfAlone> {
+        // `cf_implicit` is a preference score, not a rating: it is judged by the ranking.
         const PREDICTIONS: [&str; 4] = ["cf_baseline", "cf_als", "cf_mf", "cf_knn"];
         ds.feature_names
             .iter()
@@ -244,7 +245,7 @@ impl Report {
         for r in &self.ranking {
             let _ = writeln!(
                 s,
-                "  top-{:<2} {:<10} precision {:.4}  recall {:.4}  NDCG {:.4}  MAP {:.4}  ({} users; {} distinct movies in {} lists, at most {} lists each)",
+                "  top-{:<2} {:<12} precision {:.4}  recall {:.4}  NDCG {:.4}  MAP {:.4}  ({} users; {} distinct movies in {} lists, at most {} lists each)",
                 r.k,
                 r.model,
                 r.precision_at_k,

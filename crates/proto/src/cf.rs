@@ -180,6 +180,7 @@ pub(crate) fn cf_to_pb(m: &CfModels) -> pb::CfModels {
         als: m.als.as_ref().map(als_to_pb),
         mf: m.mf.as_ref().map(als_to_pb),
         knn: m.knn.as_ref().map(knn_to_pb),
+        implicit: m.implicit.as_ref().map(als_to_pb),
     }
 }
 
@@ -190,6 +191,7 @@ pub(crate) fn cf_from_pb(m: pb::CfModels, path: &str) -> Result<CfModels> {
         als: m.als.map(|a| als_from_pb(a, &format!("{path}.als"))).transpose()?,
         mf: m.mf.map(|a| als_from_pb(a, &format!("{path}.mf"))).transpose()?,
         knn: m.knn.map(|k| knn_from_pb(k, &format!("{path}.knn"))).transpose()?,
+        implicit: m.implicit.map(|a| als_from_pb(a, &format!("{path}.implicit"))).transpose()?,
     })
 }
 
