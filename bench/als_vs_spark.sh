@@ -54,10 +54,13 @@ for ((r = 0; r < warmup + rounds; r++)); do
     ((r >= warmup)) && lines+=("$line")
   done
 done
-printf '%s\n' "${lines[@]}" | "$python" - "$out" "$fold" "$rank" "$iters" "$reg" "$seed" "$rounds" <<'PY'
+runs="$(mktemp)"
+trap 'rm -f "$runs"' EXIT
+printf '%s\n' "${lines[@]}" >"$runs"
+"$python" - "$runs" "$out" "$fold" "$rank" "$iters" "$reg" "$seed" "$rounds" <<'PY'
 import json, statistics, sys, platform, os
-out, fold, rank, iters, reg, seed, rounds = sys.argv[1:]
-runs = [json.loads(l) for l in sys.stdin if l.strip()]
+path, out, fold, rank, iters, reg, seed, rounds = sys.argv[1:]
+runs = [json.loads(l) for l in open(path) if l.strip()]
 side = lambda p: [r for r in runs if r["peer"] == p]
 med = lambda p: statistics.median(r["fit_seconds"] for r in side(p))
 rf, sp = side("reelforest"), side("spark")
