@@ -179,6 +179,44 @@ impl AlsModel {
     }
 }
 
+/// One recommendation list: the target's id and its `(id, score)` top entries, best first.
+pub type Recommendations = (i64, Vec<(i64, f64)>);
+
+impl AlsModel {
+    /// Spark's `recommendForAllUsers(n)`: every user's `n` items with the highest predicted
+    /// score (rated items included, as Spark does), best first, ties by smaller id.
+    pub fn recommend_for_all_users(&self, n: usize) -> Vec<Recommendations> {
+        self.recommend(&self.users, &self.items, n)
+    }
+
+    /// Spark's `recommendForAllItems(n)`: every item's `n` users with the highest score.
+    pub fn recommend_for_all_items(&self, n: usize) -> Vec<Recommendations> {
+        self.recommend(&self.items, &self.users, n)
+    }
+
+    fn recommend(&self, from: &Factors, to: &Factors, n: usize) -> Vec<Recommendations> {
+        let rank = self.rank();
+        (0..from.ids.len())
+            .into_par_iter()
+            .map(|a| {
+                let row = from.row(a, rank);
+                let score = |b: usize| {
+                    dot(row, to.row(b, rank))
+                        + if self.params.biased { self.mean + from.bias_of(Some(a)) + to.bias_of(Some(b)) } else { 0.0 }
+                };
+                let mut scored: Vec<(f64, i64)> = (0..to.ids.len()).map(|b| (score(b), to.ids[b])).collect();
+                let by = |x: &(f64, i64), y: &(f64, i64)| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1));
+                if scored.len() > n {
+                    scored.select_nth_unstable_by(n, by);
+                    scored.truncate(n);
+                }
+                scored.sort_unstable_by(by);
+                (from.ids[a], scored.into_iter().map(|(s, id)| (id, s)).collect())
+            })
+            .collect()
+    }
+}
+
 /// `sum_k a_k a_k^T` over every row of `src` (lower triangle), in row order.
 fn gram(src: &[f32], rank: usize) -> Vec<f64> {
     let mut ne = NormalEquation::new(rank);
@@ -278,5 +316,23 @@ mod tests {
         assert!(m.transform(3, 10).expect("nan").is_nan());
         let dropped = AlsModel { params: AlsParams { cold_start_strategy: ColdStartStrategy::Drop, ..params }, ..m };
         assert_eq!(dropped.transform(3, 10), None);
+    }
+
+    #[test]
+    fn recommendations_are_the_best_scores_in_order() {
+        let r = Ratings::new(&[1, 1, 2, 2, 3], &[10, 20, 10, 30, 20], &[4.0, 2.0, 5.0, 1.0, 3.0]).expect("ratings");
+        let m = AlsModel::fit(&r, &AlsParams { rank: 2, ..AlsParams::default() }).expect("fit");
+        let users = m.recommend_for_all_users(2);
+        assert_eq!(users.iter().map(|u| u.0).collect::<Vec<_>>(), vec![1, 2, 3]);
+        for (user, list) in &users {
+            let mut all: Vec<(f64, i64)> =
+                [10, 20, 30].iter().map(|&i| (m.predict(*user, i).expect("known"), i)).collect();
+            all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            let want: Vec<(i64, f64)> = all.iter().take(2).map(|&(s, i)| (i, s)).collect();
+            assert_eq!(list, &want, "user {user}");
+        }
+        let items = m.recommend_for_all_items(5);
+        assert_eq!(items.len(), 3);
+        assert!(items.iter().all(|(_, l)| l.len() == 3), "n above the user count gives every user");
     }
 }

@@ -22,7 +22,7 @@ mod linalg;
 pub mod params;
 pub mod ratings;
 
-pub use als::{AlsModel, Factors};
+pub use als::{AlsModel, Factors, Recommendations};
 pub use baseline::BaselineModel;
 pub use error::{Error, Result};
 pub use knn::KnnModel;

@@ -155,6 +155,31 @@ mod tests {
             assert!(pred.p_good.is_some_and(|g| (0.0..=1.0).contains(&g)));
         }
 
+        // Spark's recommendForAllUsers of the run's ALS: every user with training ratings, ten
+        // movies each, rank 1 the best-scoring movie of the served ALS model.
+        let als = p.model().artifact.serving.cf.as_ref().and_then(|c| c.als.clone()).expect("als model");
+        let sql = format!(
+            "SELECT user_id, movie_id FROM {} WHERE model = 'als' AND rank = 1 ORDER BY user_id",
+            run.table("recommend_users")
+        );
+        let mut users = 0;
+        for b in ctx.sql(&sql).await.expect("sql").collect().await.expect("collect") {
+            let col = |i: usize| b.column(i).as_primitive::<Int64Type>().values().to_vec();
+            for (u, m) in col(0).into_iter().zip(col(1)) {
+                let best =
+                    als.items
+                        .ids
+                        .iter()
+                        .map(|&i| (als.predict(u, i).expect("known"), i))
+                        .fold((f64::NEG_INFINITY, i64::MAX), |a, b| {
+                            if b.0 > a.0 || (b.0 == a.0 && b.1 < a.1) { b } else { a }
+                        });
+                assert_eq!(m, best.1, "user {u}");
+                users += 1;
+            }
+        }
+        assert_eq!(users, als.users.ids.len());
+
         // Unknown ids: priors, flags, and still a prediction.
         let pred = p.predict(-5, -7, None).expect("predict");
         let f = &pred.features;

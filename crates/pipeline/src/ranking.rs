@@ -46,11 +46,14 @@ pub struct RankingConfig {
     /// The forest re-ranks this many candidates per user, the implicit-feedback ALS model's
     /// best (default 100; 0: every movie). Without that model it ranks every movie.
     pub candidates: u32,
+    /// Spark's `recommendForAllUsers(n)` / `recommendForAllItems(n)` of the run's ALS models,
+    /// written as `<run>.recommend_users` and `<run>.recommend_movies` (default 10; 0: none).
+    pub recommend: u32,
 }
 
 impl Default for RankingConfig {
     fn default() -> Self {
-        RankingConfig { k: 10, users: 200, candidates: 100 }
+        RankingConfig { k: 10, users: 200, candidates: 100, recommend: 10 }
     }
 }
 
@@ -241,6 +244,80 @@ pub fn evaluate(
     let scored = lists(data, &users, &all, k, |u, all| top_k(all, data.train.get(&u), k, popularity))?;
     out.push(metrics("popularity", k, &scored));
     Ok(out)
+}
+
+/// Writes Spark's `recommendForAllUsers(n)` and `recommendForAllItems(n)` of every ALS model of
+/// `run` (`als`, `implicit`; the biased `mf` too) as two tables of the run, one row per
+/// recommendation: `<run>.recommend_users` (`model`, `user_id`, `rank`, `movie_id`, `score`)
+/// and `<run>.recommend_movies` (`model`, `movie_id`, `rank`, `user_id`, `score`). As in Spark,
+/// movies the user rated are not excluded. Returns the tables' SQL names.
+pub async fn write_recommendations(
+    warehouse: &reelforest_warehouse::Warehouse,
+    run: &reelforest_features::FeatureRun,
+    n: usize,
+) -> Result<Vec<String>> {
+    use datafusion::arrow::array::{ArrayRef, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+
+    let Some(cf) = run.cf_models.clone() else { return Ok(Vec::new()) };
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    // Scored off the async runtime: every (user, movie) pair of every model.
+    let lists = tokio::task::spawn_blocking(move || {
+        [("als", cf.als.as_ref()), ("mf", cf.mf.as_ref()), ("implicit", cf.implicit.as_ref())]
+            .into_iter()
+            .filter_map(|(name, m)| m.map(|m| (name, m.recommend_for_all_users(n), m.recommend_for_all_items(n))))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .map_err(|_| Error::Internal("recommendations panicked"))?;
+    if lists.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut names = Vec::new();
+    let sides = [("recommend_users", "user_id", "movie_id"), ("recommend_movies", "movie_id", "user_id")];
+    for (side, (table, key, other)) in sides.into_iter().enumerate() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("model", DataType::Utf8, false),
+            Field::new(key, DataType::Int64, false),
+            Field::new("rank", DataType::Int32, false),
+            Field::new(other, DataType::Int64, false),
+            Field::new("score", DataType::Float64, false),
+        ]));
+        let mut writer = warehouse.writer(&run.run, table, schema.clone()).await?;
+        for (name, users, items) in &lists {
+            let lists = if side == 0 { users } else { items };
+            let (mut ids, mut ranks, mut others, mut scores) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for (id, list) in lists {
+                for (r, (o, s)) in list.iter().enumerate() {
+                    ids.push(*id);
+                    ranks.push(r as i32 + 1);
+                    others.push(*o);
+                    scores.push(*s);
+                }
+            }
+            let columns: Vec<ArrayRef> = vec![
+                Arc::new(StringArray::from(vec![*name; ids.len()])),
+                Arc::new(Int64Array::from(ids)),
+                Arc::new(Int32Array::from(ranks)),
+                Arc::new(Int64Array::from(others)),
+                Arc::new(Float64Array::from(scores)),
+            ];
+            let batch = RecordBatch::try_new(schema.clone(), columns)
+                .map_err(|source| Error::Query { what: format!("{}.{table}", run.run), source: source.into() })?;
+            writer.write(&batch).await?;
+        }
+        let description = format!(
+            "top {n} per {} of the ALS models ({}), Spark's recommendForAll",
+            key.trim_end_matches("_id"),
+            lists.iter().map(|m| m.0).collect::<Vec<_>>().join(", ")
+        );
+        writer.finish(&description).await?;
+        names.push(format!("{}.{table}", run.run));
+    }
+    Ok(names)
 }
 
 #[cfg(test)]

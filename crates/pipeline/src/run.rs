@@ -91,6 +91,11 @@ pub async fn run_job_with(
     warehouse.register_all(&ctx).await?;
     let honest = reelforest_features::build_features(&ctx, &warehouse, "honest", &spec.features, progress).await?;
     warehouse.register_all(&ctx).await?;
+    let recommendations =
+        crate::ranking::write_recommendations(&warehouse, &honest, spec.ranking.recommend as usize).await?;
+    if !recommendations.is_empty() {
+        tracing::info!(tables = ?recommendations, "ALS recommendations written");
+    }
     let train_ds = Dataset::load(&ctx, "honest.train", &honest).await?;
     let test_ds = Dataset::load(&ctx, "honest.test", &honest).await?;
     timings.push(("features".to_string(), t.elapsed().as_secs_f64()));
