@@ -2,7 +2,7 @@
 # bench/peers/setup.sh — create the Python environment the peer benchmarks run in.
 #
 # Purpose: a virtual environment at bench/.venv (gitignored) with scikit-learn, lightgbm, pyspark 4.x,
-# pandas, pyarrow and numpy from PyPI, used by the peer programs in bench/peers/ and the drivers in
+# scikit-surprise, pandas, pyarrow and numpy from PyPI, used by the peer programs in bench/peers/ and the drivers in
 # bench/ (bench/run.sh, bench/forest_vs_sklearn.sh). Idempotent: when the venv exists and already
 # imports every package at an acceptable version, it does nothing. pyspark needs a Java 17 or 21
 # runtime (`java` on PATH or JAVA_HOME); the check fails with a clear message when there is none
@@ -28,6 +28,7 @@ REQUIREMENTS=(
   "pyarrow>=15,<22"
   "lightgbm>=4.3,<5"
   "pyspark>=4.0,<5"          # Spark 4 runs on Java 17/21
+  "scikit-surprise>=1.1.4,<2" # SVD, KNNBaseline: the CF peers (bench/cf_peers.sh)
 )
 PROFILER_REQUIREMENTS=("py-spy>=0.3" "pyinstrument>=4")
 
@@ -62,7 +63,7 @@ check_java() {
 check() {
   "$venv/bin/python" - <<'PY' 2>/dev/null || return 1
 import sys
-import sklearn, numpy, pandas, pyarrow, lightgbm, pyspark  # noqa: F401
+import sklearn, numpy, pandas, pyarrow, lightgbm, pyspark, surprise  # noqa: F401
 major, minor = (int(x) for x in sklearn.__version__.split(".")[:2])
 ok = (major, minor) >= (1, 5) and int(pyspark.__version__.split(".")[0]) == 4
 sys.exit(0 if ok else 1)

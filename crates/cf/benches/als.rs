@@ -1,13 +1,14 @@
-//! One ALS fit and its test RMSE, as a JSON line: the reelforest side of
-//! `bench/als_vs_spark.sh`, which alternates it with Spark MLlib's ALS on the same files.
+//! One CF fit and its test RMSE, as a JSON line: the reelforest side of `bench/als_vs_spark.sh`
+//! (against Spark MLlib's ALS) and `bench/cf_vs_surprise.sh` (the biased factorisation and
+//! item-kNN against Surprise's SVD and KNNBaseline), which alternate it with the peer.
 //!
-//! Usage: `als TRAIN TEST [rank maxIter regParam seed]` with tab-separated
+//! Usage: `als TRAIN TEST [rank maxIter regParam seed [als|mf|knn]]` with tab-separated
 //! `user item rating [time]` files (ml-100k's `u1.base` / `u1.test`). Cold test rows (a user or
 //! item without training ratings) are dropped, as Spark's `coldStartStrategy = "drop"` does, and
 //! predictions are not clipped, so both sides compute the same RMSE. `cargo bench` runs it with
 //! `--bench` and no files: it then fits the generated 100k ratings of a small synthetic matrix.
 
-use reelforest_cf::{AlsModel, AlsParams, Ratings};
+use reelforest_cf::{AlsModel, AlsParams, KnnModel, KnnParams, Ratings};
 use std::time::Instant;
 
 type Columns = (Vec<i64>, Vec<i64>, Vec<f64>);
@@ -60,13 +61,30 @@ fn main() {
         seed: num(5, 42.0) as u64,
         ..AlsParams::default()
     };
+    let model_kind = args.get(6).map_or("als", String::as_str);
     let started = Instant::now();
     let ratings = Ratings::new(&tu, &ti, &tr).expect("ratings");
-    let model = AlsModel::fit(&ratings, &params).expect("fit");
+    // Cold rows (user or item without training ratings) are dropped for every model.
+    let known = |u: i64, i: i64| ratings.user_index(u).is_some() && ratings.item_index(i).is_some();
+    let predict: Box<dyn Fn(i64, i64) -> Option<f64> + '_> = match model_kind {
+        "als" => {
+            let m = AlsModel::fit(&ratings, &params).expect("fit");
+            Box::new(move |u, i| m.predict(u, i))
+        }
+        "mf" => {
+            let m = AlsModel::fit(&ratings, &AlsParams { biased: true, ..params.clone() }).expect("fit");
+            Box::new(move |u, i| if known(u, i) { m.predict(u, i) } else { None })
+        }
+        "knn" => {
+            let m = KnnModel::fit(&ratings, &KnnParams::default()).expect("fit");
+            Box::new(move |u, i| known(u, i).then(|| m.predict(u, i).value))
+        }
+        other => panic!("unknown model {other} (als, mf, knn)"),
+    };
     let fit_seconds = started.elapsed().as_secs_f64();
     let (mut se, mut rows, mut dropped) = (0.0, 0u64, 0u64);
     for k in 0..test.0.len() {
-        match model.predict(test.0[k], test.1[k]) {
+        match predict(test.0[k], test.1[k]) {
             Some(p) => {
                 se += (p - test.2[k]).powi(2);
                 rows += 1;
@@ -77,6 +95,6 @@ fn main() {
     let rmse = (se / rows.max(1) as f64).sqrt();
     let threads = rayon::current_num_threads();
     println!(
-        "{{\"peer\":\"reelforest\",\"fit_seconds\":{fit_seconds},\"rmse\":{rmse},\"rows\":{rows},\"dropped\":{dropped},\"threads\":{threads}}}"
+        "{{\"peer\":\"reelforest\",\"model\":\"{model_kind}\",\"fit_seconds\":{fit_seconds},\"rmse\":{rmse},\"rows\":{rows},\"dropped\":{dropped},\"threads\":{threads}}}"
     );
 }

@@ -166,14 +166,12 @@ mod tests {
         for b in ctx.sql(&sql).await.expect("sql").collect().await.expect("collect") {
             let col = |i: usize| b.column(i).as_primitive::<Int64Type>().values().to_vec();
             for (u, m) in col(0).into_iter().zip(col(1)) {
-                let best =
-                    als.items
-                        .ids
-                        .iter()
-                        .map(|&i| (als.predict(u, i).expect("known"), i))
-                        .fold((f64::NEG_INFINITY, i64::MAX), |a, b| {
-                            if b.0 > a.0 || (b.0 == a.0 && b.1 < a.1) { b } else { a }
-                        });
+                let best = als.items.ids.iter().map(|&i| (als.predict(u, i).expect("known"), i)).fold(
+                    (f64::NEG_INFINITY, i64::MAX),
+                    |a, b| {
+                        if b.0 > a.0 || (b.0 == a.0 && b.1 < a.1) { b } else { a }
+                    },
+                );
                 assert_eq!(m, best.1, "user {u}");
                 users += 1;
             }
