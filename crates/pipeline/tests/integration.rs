@@ -17,6 +17,12 @@ fn unknown_keys_are_named() {
     assert!(e.contains("unknown field `colour`"), "{e}");
     let e = err("name = \"a\"\n[features]\nfoldz = 3\n");
     assert!(e.contains("unknown field `foldz`"), "{e}");
+    let e = err("name = \"a\"\n[features.cf]\nmodels = [\"svdpp\"]\n");
+    assert!(e.contains("unknown variant `svdpp`, expected one of `baseline`, `als`, `mf`, `knn`, `implicit`"), "{e}");
+    let e = err("name = \"a\"\n[features.cf.als]\nrnak = 3\n");
+    assert!(e.contains("unknown field `rnak`"), "{e}");
+    let e = err("name = \"a\"\n[ranking]\ntop = 3\n");
+    assert!(e.contains("unknown field `top`"), "{e}");
 }
 
 #[test]
@@ -45,6 +51,19 @@ fn out_of_range_values_are_named() {
             "invalid job spec job.toml: tasks: give at least one of \"regression\", \"classification\"",
         ),
         ("name = \"a\"\n[tuning]\nnumFolds = 1\n", "invalid job spec job.toml: tuning.numFolds: 1 must be at least 2"),
+        (
+            "name = \"a\"\n[features.cf.als]\nrank = 0\n",
+            "invalid job spec job.toml: features: invalid feature spec: cf.als: invalid parameter rank: 0 is not in 1..=1000",
+        ),
+        (
+            "name = \"a\"\n[features.cf.knn]\nk = 50\nmaxNeighbors = 40\n",
+            "invalid job spec job.toml: features: invalid feature spec: cf.knn: invalid parameter maxNeighbors: 40 is less than k = 50",
+        ),
+        (
+            "name = \"a\"\n[features.cf.knn.baseline]\nregUser = -1.0\n",
+            "invalid job spec job.toml: features: invalid feature spec: cf.knn: invalid parameter baseline.regUser: -1 must be finite and >= 0",
+        ),
+        ("name = \"a\"\n[ranking]\nk = 0\n", "invalid job spec job.toml: ranking.k: must be at least 1"),
         (
             "name = \"a\"\n[tuning]\nmetric = \"rsme\"\n",
             "invalid job spec job.toml: tuning.metric: unknown metric \"rsme\" (rmse, mse, mae, r2, auc, pr_auc, accuracy, f1, logloss)",
